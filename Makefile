@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` and `make test`. Both set everything up on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := 1
+export MOTO_EC2_LOAD_DEFAULT_AMIS := false
+
+.PHONY: setup demo test unit lint synth bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/costguard demo $(DEMO_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check infra functions local tests
+	$(VENV)/bin/ruff format --check infra functions local tests
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(VENV)/bin/pytest tests/unit -q
+
+synth: setup
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out $(PY) -m infra.app
+	$(VENV)/bin/cfn-lint cdk.out/Costguard.template.json
+
+bench: setup
+	$(PY) ../shared/bench/spikebench/run.py --with-baselines --check-causal \
+		--detector '$(CURDIR)/$(VENV)/bin/costguard detect --input {input} --format json' --name costguard $(BENCH_ARGS)
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""One construct per capability; each owns its functions, role, grants and alarms."""

@@ -1,0 +1,41 @@
+"""The Costguard stack: composes the state table and the capabilities; nothing else lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Annotations, CfnOutput, Stack, Tags
+from constructs import Construct
+
+from infra.constructs.spend_watch import SpendWatch
+from infra.constructs.state import StateTable
+from infra.settings import Settings
+
+STACK_NAME = "Costguard"
+
+
+class CostguardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="costguard: serverless AWS cost guard (daily spend watch)",
+            **kwargs,
+        )
+        self.settings = settings
+
+        self.state = StateTable(self, "State")
+        self.spend_watch = SpendWatch(self, "SpendWatch", settings=settings, table=self.state.table)
+
+        Tags.of(self).add("app", "costguard")
+
+        if settings.uses_placeholder_channel:
+            Annotations.of(self).add_warning_v2(
+                "costguard:placeholder-slack-channel",
+                "context 'slack_channel_id' is the placeholder; set it before deploying "
+                "(cdk deploy -c slack_channel_id=C0123456789, or in cdk.json)",
+            )
+
+        CfnOutput(self, "StateTableName", value=self.state.table.table_name)
+        CfnOutput(self, "SpendWatchFunctionName", value=self.spend_watch.function.function_name)
+        CfnOutput(self, "SpendWatchDeadLetterQueueUrl", value=self.spend_watch.dead_letter_queue.queue_url)
