@@ -15,6 +15,7 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bundling import ARCHITECTURE, RUNTIME, lambda_code
@@ -47,6 +48,7 @@ class CostguardFunction(Construct):
         environment: Mapping[str, str],
         memory_size: int = 256,
         timeout: Duration | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not handler.startswith("costguard.handlers."):
@@ -81,6 +83,8 @@ class CostguardFunction(Construct):
             timeout=timeout or Duration.minutes(5),
             tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
             environment={**powertools_environment(settings), **environment},
+            # Asynchronous invocations (SNS, EventBridge) that still fail after Lambda's retries land here.
+            dead_letter_queue=dead_letter_queue,
         )
 
         # CDK always adds DependsOn for the role next to the GetAtt on it; cfn-lint warns that is redundant.

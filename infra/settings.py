@@ -7,6 +7,7 @@ what is allowed and what was given; nothing here touches AWS or the environment.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -146,6 +147,60 @@ def _record_types(raw: object, key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in items)
 
 
+DEFAULT_IDLE_SCHEDULE = "cron(0 6 * * ? *)"
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+# Budget alerts (infra/constructs/budget_alerts.py): AWS Budgets allows ten notifications per budget.
+MAX_BUDGET_NOTIFICATIONS = 10
+_BUDGET_NAME_RE = re.compile(r"^[^:\\]{1,100}$")
+_COST_FILTER_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,63}$")
+
+
+def _thresholds(raw: object, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Percentages of the budget, e.g. "80,100" or [80, 100]; each > 0 and <= 1000, no repeats."""
+    if raw is None:
+        return default
+    items: list[object]
+    if isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list):
+        items = list(raw)
+    else:
+        raise _fail(key, "a comma-separated list of percentages such as '80,100'", raw)
+    values = [_number(item, key, None, minimum=0.0) for item in items]
+    if any(v is None or not 0 < v <= 1000 for v in values) or len(set(values)) != len(values):
+        raise _fail(key, "distinct percentages of the budget, each above 0 and at most 1000", raw)
+    return tuple(sorted(v for v in values if v is not None))
+
+
+def _cost_filters(raw: object, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """AWS Budgets CostFilters: {"Service": ["Amazon Elastic Compute Cloud - Compute"], ...} (JSON from -c)."""
+    if raw is None or raw == "":
+        return ()
+    allowed = 'a JSON object of AWS Budgets cost filters, e.g. {"Service": ["AWS Glue"]}'
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _fail(key, allowed, raw) from None
+    if not isinstance(value, dict):
+        raise _fail(key, allowed, raw)
+    out = []
+    for name, values in sorted(value.items()):
+        if (
+            not isinstance(name, str)
+            or not _COST_FILTER_KEY_RE.match(name)
+            or not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v.strip() for v in values)
+        ):
+            raise _fail(key, allowed + " (a non-empty list of strings per filter)", raw)
+        out.append((name, tuple(v.strip() for v in values)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the stack needs to know at synth time; built by `from_context`, never mutated."""
@@ -162,6 +217,22 @@ class Settings:
     log_retention_days: int = 30
     tracing: bool = False
     bundling: BundlingMode = "pip"
+    # budget alerts: SNS topic + Lambda + anomaly rule; a monthly budget only when budget_monthly_usd is set
+    budget_alerts: bool = False
+    budget_monthly_usd: float | None = None
+    budget_name: str = ""  # "" lets CloudFormation name it
+    budget_actual_thresholds: tuple[float, ...] = (80.0, 100.0)
+    budget_forecast_threshold: float | None = 100.0  # None: no FORECASTED notification
+    budget_cost_filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    budget_topic_encryption: bool = True
+    # idle sweep (infra/constructs/idle_sweep.py): daily scan for idle resources; rules from the registry
+    idle_sweep: bool = False
+    idle_sweep_schedule: str = DEFAULT_IDLE_SCHEDULE
+    idle_regions: tuple[str, ...] = ()  # empty: every enabled region
+    idle_rules: tuple[str, ...] = ()  # empty: every registered rule
+    idle_thresholds: str = "{}"  # JSON {"rule": {"threshold": number}}, validated against the registry
+    idle_excluded_accounts: tuple[str, ...] = ()
+    idle_apply_tags: bool = True  # False: a dry run, and the role gets no tagging permission
 
     KEYS = (
         "slack_channel_id",
@@ -176,6 +247,20 @@ class Settings:
         "log_retention_days",
         "tracing",
         "bundling",
+        "budget_alerts",
+        "budget_monthly_usd",
+        "budget_name",
+        "budget_actual_thresholds",
+        "budget_forecast_threshold",
+        "budget_cost_filters",
+        "budget_topic_encryption",
+        "idle_sweep",
+        "idle_sweep_schedule",
+        "idle_regions",
+        "idle_rules",
+        "idle_thresholds",
+        "idle_excluded_accounts",
+        "idle_apply_tags",
     )
 
     @classmethod
@@ -234,6 +319,8 @@ class Settings:
             ),
             tracing=_boolean(get("tracing"), "tracing", False),
             bundling="stub" if bundling == "stub" else "pip",
+            **_budget_alerts(get),
+            **_idle_sweep(get),
         )
 
     @property
@@ -243,3 +330,87 @@ class Settings:
     @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION_DAYS[self.log_retention_days]
+
+
+def _budget_alerts(get: Callable[[str], Any]) -> dict[str, Any]:
+    """The budget-alerts keys of Settings, validated (see infra/constructs/budget_alerts.py)."""
+    name = _text(get("budget_name"), "budget_name", "")
+    if name and not _BUDGET_NAME_RE.match(name):
+        raise _fail("budget_name", "empty or an AWS Budgets name (at most 100 characters, no ':' or '\\')", name)
+    amount = _number(get("budget_monthly_usd"), "budget_monthly_usd", None, minimum=0.0)
+    if amount is not None and amount <= 0:
+        raise _fail("budget_monthly_usd", "empty or a monthly amount in USD above 0", get("budget_monthly_usd"))
+    actual = _thresholds(get("budget_actual_thresholds"), "budget_actual_thresholds", (80.0, 100.0))
+    raw_forecast = get("budget_forecast_threshold")
+    forecast = _number(raw_forecast, "budget_forecast_threshold", 100.0 if raw_forecast is None else None)
+    if forecast is not None and not 0 < forecast <= 1000:
+        raise _fail("budget_forecast_threshold", "empty or a percentage above 0 and at most 1000", raw_forecast)
+    if len(actual) + (forecast is not None) > MAX_BUDGET_NOTIFICATIONS:
+        raise _fail(
+            "budget_actual_thresholds",
+            f"at most {MAX_BUDGET_NOTIFICATIONS} notifications with the forecast one (AWS Budgets' limit)",
+            get("budget_actual_thresholds"),
+        )
+    return {
+        "budget_alerts": _boolean(get("budget_alerts"), "budget_alerts", False),
+        "budget_monthly_usd": amount,
+        "budget_name": name,
+        "budget_actual_thresholds": actual,
+        "budget_forecast_threshold": forecast,
+        "budget_cost_filters": _cost_filters(get("budget_cost_filters"), "budget_cost_filters"),
+        "budget_topic_encryption": _boolean(get("budget_topic_encryption"), "budget_topic_encryption", True),
+    }
+
+
+def _names(raw: object, key: str, pattern: re.Pattern[str], allowed: str) -> tuple[str, ...]:
+    """A comma-separated string or a list of names, each matching `pattern`; duplicates dropped."""
+    if raw is None or raw == "":
+        return ()
+    if isinstance(raw, str):
+        items: list[object] = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list):
+        items = [part.strip() if isinstance(part, str) else part for part in raw]
+    else:
+        raise _fail(key, allowed, raw)
+    if not all(isinstance(item, str) and pattern.match(item) for item in items):
+        raise _fail(key, allowed, raw)
+    return tuple(dict.fromkeys(str(item) for item in items))
+
+
+def _idle_sweep(get: Callable[[str], Any]) -> dict[str, Any]:
+    """The idle-sweep keys of Settings; rule names and thresholds are checked against the rule registry."""
+    from costguard.idle.rules import RuleConfigError, build_rules
+
+    rules = _names(get("idle_rules"), "idle_rules", re.compile(r"^[a-z0-9-]+$"), "a comma-separated list of rule names")
+    raw = get("idle_thresholds")
+    thresholds: object = {} if raw is None or raw == "" else raw
+    if isinstance(thresholds, str):
+        try:
+            thresholds = json.loads(thresholds)
+        except json.JSONDecodeError:
+            raise _fail(
+                "idle_thresholds", 'a JSON object such as {"ebs-unattached": {"unattached_days": 14}}', raw
+            ) from None
+    if not isinstance(thresholds, dict) or not all(isinstance(v, dict) for v in thresholds.values()):
+        raise _fail("idle_thresholds", 'a JSON object such as {"ebs-unattached": {"unattached_days": 14}}', raw)
+    try:
+        build_rules(rules or None, thresholds)
+    except RuleConfigError as error:
+        raise SettingsError(f"costguard: context 'idle_rules'/'idle_thresholds': {error}") from None
+    schedule = get("idle_sweep_schedule")
+    return {
+        "idle_sweep": _boolean(get("idle_sweep"), "idle_sweep", False),
+        "idle_sweep_schedule": _schedule(
+            DEFAULT_IDLE_SCHEDULE if schedule is None else schedule, "idle_sweep_schedule"
+        ),
+        "idle_regions": _names(get("idle_regions"), "idle_regions", _REGION_RE, "a comma-separated list of regions"),
+        "idle_rules": rules,
+        "idle_thresholds": json.dumps(thresholds, sort_keys=True),
+        "idle_excluded_accounts": _names(
+            get("idle_excluded_accounts"),
+            "idle_excluded_accounts",
+            _ACCOUNT_RE,
+            "a comma-separated list of account ids",
+        ),
+        "idle_apply_tags": _boolean(get("idle_apply_tags"), "idle_apply_tags", True),
+    }

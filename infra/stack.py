@@ -7,6 +7,8 @@ from typing import Any
 from aws_cdk import Annotations, CfnOutput, Stack, Tags
 from constructs import Construct
 
+from infra.constructs.budget_alerts import BudgetAlerts
+from infra.constructs.idle_sweep import IdleSweep
 from infra.constructs.spend_watch import SpendWatch
 from infra.constructs.state import StateTable
 from infra.settings import Settings
@@ -26,6 +28,14 @@ class CostguardStack(Stack):
 
         self.state = StateTable(self, "State")
         self.spend_watch = SpendWatch(self, "SpendWatch", settings=settings, table=self.state.table)
+        self.budget_alerts = (
+            BudgetAlerts(self, "BudgetAlerts", settings=settings, table=self.state.table)
+            if settings.budget_alerts
+            else None
+        )
+        self.idle_sweep = (
+            IdleSweep(self, "IdleSweep", settings=settings, table=self.state.table) if settings.idle_sweep else None
+        )
 
         Tags.of(self).add("app", "costguard")
 
@@ -39,3 +49,15 @@ class CostguardStack(Stack):
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "SpendWatchFunctionName", value=self.spend_watch.function.function_name)
         CfnOutput(self, "SpendWatchDeadLetterQueueUrl", value=self.spend_watch.dead_letter_queue.queue_url)
+        if self.budget_alerts is not None:
+            CfnOutput(
+                self,
+                "BudgetAlertsTopicArn",
+                value=self.budget_alerts.topic.topic_arn,
+                description="Point existing budgets, billing alarms and anomaly subscriptions here",
+            )
+            CfnOutput(self, "BudgetAlertsFunctionName", value=self.budget_alerts.function.function_name)
+            CfnOutput(self, "BudgetAlertsDeadLetterQueueUrl", value=self.budget_alerts.dead_letter_queue.queue_url)
+        if self.idle_sweep is not None:
+            CfnOutput(self, "IdleSweepFunctionName", value=self.idle_sweep.function.function_name)
+            CfnOutput(self, "IdleSweepDeadLetterQueueUrl", value=self.idle_sweep.dead_letter_queue.queue_url)

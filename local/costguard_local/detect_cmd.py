@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from costguard.detect.core import DetectorParams
 from costguard.detect.model import Event
@@ -68,29 +70,42 @@ def run(args: argparse.Namespace) -> int:
 
 def read_rows(path: Path, *, series_by: str = "service") -> Iterator[tuple[date, str, float]]:
     """(day, series, cost) rows; billing rows are summed per series and day."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = tuple(h.strip().lower() for h in next(reader, []))
-        if header == SIMPLE_HEADER:
-            for line, row in enumerate(reader, start=2):
-                if row:
-                    day, series, cost = _fields(path, line, row, 3)
-                    yield _day(path, line, day), _series(path, line, series), _cost(path, line, cost)
-        elif header == BILLING_HEADER:
-            totals: dict[tuple[date, str], float] = defaultdict(float)
-            for line, row in enumerate(reader, start=2):
-                if row:
-                    day, account, product, cost = _fields(path, line, row, 4)
-                    service = _series(path, line, product)
-                    name = f"{account.strip()}/{service}" if series_by == "account-service" else service
-                    totals[_day(path, line, day), name] += _cost(path, line, cost)
-            for (day_, name), total in sorted(totals.items()):
-                yield day_, name, total
-        else:
-            raise InputError(
-                f"{path}:1: unknown header {','.join(header) or '(empty file)'}; expected "
-                f"{','.join(SIMPLE_HEADER)} or {','.join(BILLING_HEADER)}"
-            )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often add a BOM
+            reader = csv.reader(f)
+            try:
+                yield from _parse(path, reader, series_by)
+            except csv.Error as exc:
+                raise InputError(f"{path}:{reader.line_num}: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+
+
+def _parse(path: Path, reader: Any, series_by: str) -> Iterator[tuple[date, str, float]]:
+    """Rows of a csv.reader (typed Any: its class is private), validated with the line they came from."""
+    header = tuple(h.strip().lower() for h in next(reader, []))
+    if header == SIMPLE_HEADER:
+        for row in reader:
+            if row:
+                line = reader.line_num
+                day, series, cost = _fields(path, line, row, 3)
+                yield _day(path, line, day), _series(path, line, series), _cost(path, line, cost)
+    elif header == BILLING_HEADER:
+        totals: dict[tuple[date, str], float] = defaultdict(float)
+        for row in reader:
+            if row:
+                line = reader.line_num
+                day, account, product, cost = _fields(path, line, row, 4)
+                service = _series(path, line, product)
+                name = f"{account.strip()}/{service}" if series_by == "account-service" else service
+                totals[_day(path, line, day), name] += _cost(path, line, cost)
+        for (day_, name), total in sorted(totals.items()):
+            yield day_, name, total
+    else:
+        raise InputError(
+            f"{path}:1: unknown header {','.join(header) or '(empty file)'}; expected "
+            f"{','.join(SIMPLE_HEADER)} or {','.join(BILLING_HEADER)}"
+        )
 
 
 def _fields(path: Path, line: int, row: list[str], n: int) -> list[str]:
@@ -117,7 +132,7 @@ def _cost(path: Path, line: int, text: str) -> float:
         value = float(text)
     except ValueError:
         raise InputError(f"{path}:{line}: bad cost {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise InputError(f"{path}:{line}: bad cost {text!r}")
     return value
 

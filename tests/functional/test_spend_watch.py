@@ -76,7 +76,7 @@ def test_glue_step_is_alerted_with_explanation(env: MotoStandIn, slack: SlackSta
     assert GLUE in message.text
     rendered = str(message.blocks)
     assert "USE1-DPU-Hour" in rendered  # the usage type behind it
-    assert "Sustained increase" in rendered or "One-day spike" in rendered
+    assert "Sustained increase" in rendered or "Sudden jump" in rendered
     assert "Month-end forecast" in rendered
     assert "cost-explorer" in rendered and "AWS%20Glue" in rendered
     assert "estimates" in rendered  # 10-10 is still an estimated day

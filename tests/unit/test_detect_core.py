@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
+from itertools import pairwise
 
 import pytest
 from costguard.detect.core import DetectorParams, SeriesState, step
@@ -108,10 +109,16 @@ def test_ramp_alerts_once_while_it_grows_and_stays_quiet_on_the_plateau() -> Non
         return 1.0 + 2.0 * min(max(i - 50, 0), 15) / 15  # to +200 % over 15 days, then a plateau
 
     costs = series(base=300.0, cv=0.07, weekend_dip=0.1, shape=ramp)
-    alerts = opens(run(list(costs)))
+    events = run(list(costs))
+    alerts = opens(events)
     # Material (>= 20 %) from day 52; one alert within its first few material days.
     assert len(alerts) == 1 and day(51) <= alerts[0].day <= day(56)
     assert alerts[0].kind in {"ramp", "level_shift", "spike"}
+    # As it keeps climbing, the thread gets follow-ups, each at least double the last alerted impact.
+    grows = [e for e in events if e.action == "grow"]
+    assert grows and all(g.day <= day(66) for g in grows)
+    impacts = [alerts[0].impact] + [g.impact for g in grows]
+    assert all(b >= 2 * a for a, b in pairwise(impacts))
 
 
 def test_new_service_alerts_as_new_spend_in_its_first_days() -> None:
@@ -231,3 +238,10 @@ def test_a_day_without_a_row_is_not_a_zero() -> None:
 def test_step_rejects_empty_history() -> None:
     with pytest.raises(ValueError):
         step("s", START, [], None, PARAMS)
+
+
+def test_net_credits_count_as_no_spend() -> None:
+    costs = series(base=100.0, cv=0.05)
+    costs[40] = -250.0  # a refund larger than the day's usage
+    events = run(list(costs))
+    assert opens(events) == []

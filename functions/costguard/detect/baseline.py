@@ -1,9 +1,11 @@
 """What a normal day of one series costs: a robust fit of its recent clean history.
 
 Work is in log space because cloud spend varies multiplicatively (a 10 % wobble on $5,000 and on $5
-look alike there). The fit is a median level with a weekend effect, an optional slow trend and a noise
-scale from day-to-day differences, which stays honest across level changes that medians of raw residuals
-would mistake for noise. Standard library only: the Lambda asset carries no numpy.
+look alike there). The fit is a robust (Huber) line through the last four weeks, its slope shrunk toward
+zero so that noise is not mistaken for a trend, plus a weekend effect from weekend-vs-nearby-weekday
+ratios and a noise scale from day-to-day differences (both immune to level changes). The fit's own
+uncertainty is reported too: z-scores count it, so a short or noisy history does not cry wolf.
+Standard library only: the Lambda asset carries no numpy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class FitParams:
     level_points: int = 28  # level and trend come from this many most recent clean days
     weekend_points: int = 56  # days searched for the weekend effect and the noise scale
     trend_prior: float = 0.005  # log-units/day: typical trends are small, so a noisy slope is shrunk
+    max_slope: float = 0.02  # and never extrapolated beyond 2 %/day
     min_sigma: float = 0.03  # a perfectly flat series still gets a 3 % noise floor
     huber_k: float = 1.5  # residuals beyond k sigma are down-weighted (fees, bumps)
 
@@ -98,8 +101,9 @@ def _noise(ords: Sequence[int], ds: Sequence[float]) -> float:
         return 0.0
     kept = diffs[: max(1, math.ceil(0.9 * len(diffs)))]
     # For normal noise the mean of the lower 90 % of |difference| is 0.6574 x its standard deviation,
-    # and a difference of two days has sqrt(2) x the noise of one.
-    return sum(kept) / len(kept) / 0.6574 / math.sqrt(2.0)
+    # and a difference of two days has sqrt(2) x the noise of one. A few days can look calmer than the
+    # series is, so short histories get a wider scale (+16 % at a week, +1 % at four weeks).
+    return sum(kept) / len(kept) / 0.6574 / math.sqrt(2.0) * (1.0 + 8.0 / len(diffs) ** 2)
 
 
 def _robust_line(
@@ -113,7 +117,7 @@ def _robust_line(
     ridge = (sigma / params.trend_prior) ** 2
     level, slope = median(ys), 0.0
     limit = params.huber_k * sigma
-    sw = swc = swcc = det = 0.0
+    sw = swc = swcc = swy = det = 0.0
     for _ in range(3):
         sw = swc = swcc = swy = swcy = 0.0
         for c, y in zip(cs, ys, strict=True):
@@ -129,6 +133,10 @@ def _robust_line(
         det = sw * swcc - swc * swc
         level = (swcc * swy - swc * swcy) / det
         slope = (sw * swcy - swc * swy) / det
+    if abs(slope) > params.max_slope:
+        # Steeper than any normal trend: keep the direction, refit the level under the capped slope.
+        slope = math.copysign(params.max_slope, slope)
+        level = (swy - slope * swc) / sw
     ahead = target - anchor
     var = sigma**2 * (swcc - 2 * ahead * swc + ahead * ahead * sw) / det
     return level + slope * ahead, slope, var

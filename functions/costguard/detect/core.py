@@ -11,7 +11,8 @@ How a day is judged, in short:
   expected once it has been seen: its amount is added to the expected spend;
 * an alert needs impact >= max(min_impact_usd, min_impact_pct % of expected) and enough evidence: one
   very surprising day (spike) or several consistently high days (level shift, ramp);
-* a series that had no spend for at least a week and then spends materially is new spend.
+* a series that had no spend for at least a week and then spends materially is new spend;
+* spend that falls and stays down is never an alert, but restarts the baseline at the new level.
 
 Only the last `window_days` of history matter, so a caller holding a bounded window (the Lambda) and a
 full replay (the CLI) produce identical events.
@@ -19,9 +20,11 @@ full replay (the CLI) produce identical events.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 from costguard.detect.baseline import Baseline, FitParams, fit, month_back, standout
@@ -46,9 +49,13 @@ class DetectorParams:
     close_after_days: int = 3  # consecutive normal days that close an episode
     accept_after_days: int = 28  # an episode still open after this long is the new normal
     new_spend_accept_days: int = 7  # a new service's spend is its normal after its first week
+    new_normal_days: int = 14  # an accepted change: the baseline restarts from this many recent days
+    steady_days: int = 7  # ... accepted only once it has been high on each of this many recent days
     new_spend_quiet_days: int = 7  # days without spend before a series counts as new
     materiality_margin: float = 1.0  # noise units by which a mean impact must clear the bar to open
     recurring_z: float = 3.0  # a past day must have stood out this far beyond noise to excuse today
+    drop_days: int = 3  # this many days in a row far below normal, by a material amount ...
+    drop_z: float = 3.0  # ... (z below -drop_z) restart the baseline from the first of them
     grow_factor: float = 2.0  # impact at least this multiple of the last alerted impact is a follow-up
     fit: FitParams = field(default_factory=FitParams)
 
@@ -139,7 +146,8 @@ class _Window:
         self.today = start + timedelta(days=len(costs) - 1)
         lo = max(0, len(costs) - window_days - 1)
         self.first = start + timedelta(days=lo)
-        self._costs = list(costs[lo:])
+        # A net credit (a refund larger than the day's usage) counts as no spend: it is never an alert.
+        self._costs = [None if c is None else max(0.0, c) for c in costs[lo:]]
 
     def cost(self, day: date) -> float | None:
         i = (day - self.first).days
@@ -188,7 +196,9 @@ def step(
     judged = _judge(today, actual, baseline, window, params)
     if state.episode is not None:
         return _follow(series, judged, state, state.episode, params)
-    return _maybe_open(series, judged, baseline, points, window, state, params)
+    if judged.impact < 0:
+        return [], _after_drop(judged, baseline, window, state, params)
+    return _maybe_open(series, judged, baseline, points=points, window=window, state=state, params=params)
 
 
 def _prune(state: SeriesState, first: date, today: date) -> SeriesState:
@@ -266,7 +276,9 @@ def _warm_up(
     episode = state.episode
     if episode is not None:
         if (today - episode.start).days >= params.new_spend_accept_days:
-            return [_event(series, today, "close", "new_normal", 0.0, actual)], _accept(state, episode)
+            return [_event(series, today, "close", "new_normal", expected=0.0, actual=actual)], _accept(
+                state, episode, today, params
+            )
         return [], replace(state, flagged=(*state.flagged, today))
 
     first_spend = _first_spend(window, params)
@@ -279,7 +291,9 @@ def _warm_up(
         sorted({*state.flagged, *(first_spend + timedelta(days=i) for i in range((today - first_spend).days + 1))})
     )
     opened = Episode(kind="new_spend", start=first_spend, expected=0.0, alerted_impact=actual)
-    return [_event(series, today, "open", "new_spend", 0.0, actual)], replace(state, episode=opened, flagged=flagged)
+    return [_event(series, today, "open", "new_spend", expected=0.0, actual=actual)], replace(
+        state, episode=opened, flagged=flagged
+    )
 
 
 def _first_spend(window: _Window, params: DetectorParams) -> date | None:
@@ -296,6 +310,7 @@ def _maybe_open(
     series: str,
     today: _Day,
     baseline: Baseline,
+    *,
     points: list[tuple[int, float]],
     window: _Window,
     state: SeriesState,
@@ -314,7 +329,7 @@ def _maybe_open(
     if judged.expected - judged.recurring <= TINY_USD:
         kind = "new_spend"
     opened = Episode(kind=kind, start=judged.day, expected=judged.expected, alerted_impact=judged.impact)
-    event = _event(series, judged.day, "open", kind, judged.expected, judged.actual)
+    event = _event(series, judged.day, "open", kind, expected=judged.expected, actual=judged.actual)
     return [event], replace(state, episode=opened, flagged=(*state.flagged, judged.day))
 
 
@@ -346,7 +361,7 @@ def _sustained(
             and _confidently_material(run, baseline, params)
         ):
             zs = [d.z for d in run]
-            rising = len(run) >= 3 and all(a > b for a, b in zip(zs, zs[1:], strict=False))
+            rising = len(run) >= 3 and all(a > b for a, b in pairwise(zs))
             return ("ramp" if rising else "level_shift"), run[0]
     return None
 
@@ -357,8 +372,25 @@ def _confidently_material(run: list[_Day], baseline: Baseline, params: DetectorP
     m = len(run)
     impact = sum(d.impact for d in run) / m
     bar = sum(d.bar for d in run) / m
-    noise = sum(d.actual for d in run) / m * baseline.sigma / m**0.5  # the noise scales the whole day
+    noise = sum(d.actual for d in run) / m * baseline.sigma / math.sqrt(m)  # noise scales the whole day
     return impact >= bar + params.materiality_margin * noise
+
+
+def _after_drop(
+    today: _Day, baseline: Baseline, window: _Window, state: SeriesState, params: DetectorParams
+) -> SeriesState:
+    """Spend that fell and stayed down starts a new normal: never an alert, but the baseline must not
+    keep expecting the old level (nor extrapolate the fall as a trend)."""
+    start = today.day - timedelta(days=params.drop_days - 1)
+    for k in range(params.drop_days):
+        day = today.day - timedelta(days=k)
+        cost = window.cost(day)
+        if cost is None or (state.regime_start is not None and day < state.regime_start):
+            return state
+        judged = today if k == 0 else _judge(day, cost, baseline, window, params)
+        if judged.z > -params.drop_z or -judged.impact < judged.bar:
+            return state
+    return replace(state, regime_start=start)
 
 
 def _follow(
@@ -371,34 +403,41 @@ def _follow(
     if episode.kind == "spike":
         floor = max(floor, params.remainder_share * episode.alerted_impact)
     high = today.z >= params.elevated_z and today.impact >= floor
-    age = (today.day - episode.start).days
-    accept_after = params.new_spend_accept_days if episode.kind == "new_spend" else params.accept_after_days
-    if high and age >= accept_after:
-        close = _event(series, today.day, "close", "new_normal", today.expected, today.actual)
-        return [close], _accept(state, episode)
     if not high:
         normal_days = episode.normal_days + 1
         if normal_days >= params.close_after_days:
-            close = _event(series, today.day, "close", "recovered", today.expected, today.actual)
+            close = _event(series, today.day, "close", "recovered", expected=today.expected, actual=today.actual)
             return [close], replace(state, episode=None)
         return [], replace(state, episode=replace(episode, normal_days=normal_days))
 
+    age = (today.day - episode.start).days
+    state = replace(state, flagged=(*state.flagged, today.day))
+    accept_after = params.new_spend_accept_days if episode.kind == "new_spend" else params.accept_after_days
+    flagged = set(state.flagged)
+    steady = today.impact >= params.remainder_share * episode.alerted_impact and all(
+        today.day - timedelta(days=k) in flagged for k in range(min(params.steady_days, age + 1))
+    )
+    if age >= accept_after and steady:
+        close = _event(series, today.day, "close", "new_normal", expected=today.expected, actual=today.actual)
+        return [close], _accept(state, episode, today.day, params)
+
     kind = "level_shift" if episode.kind == "spike" and age >= 3 else episode.kind
     episode = replace(episode, normal_days=0, kind=kind)
-    state = replace(state, flagged=(*state.flagged, today.day))
     if today.material and today.impact >= params.grow_factor * episode.alerted_impact:
-        grow = _event(series, today.day, "grow", kind, today.expected, today.actual)
+        grow = _event(series, today.day, "grow", kind, expected=today.expected, actual=today.actual)
         return [grow], replace(state, episode=replace(episode, alerted_impact=today.impact))
     return [], replace(state, episode=episode)
 
 
-def _accept(state: SeriesState, episode: Episode) -> SeriesState:
-    """The change is the new normal: its days become the baseline, and the older days stop counting."""
+def _accept(state: SeriesState, episode: Episode, today: date, params: DetectorParams) -> SeriesState:
+    """The change is the new normal: its recent days become the baseline and older days stop counting
+    (only the recent ones: a ramp's climb is not part of its plateau)."""
+    since = max(episode.start, today - timedelta(days=params.new_normal_days))
     flagged = tuple(d for d in state.flagged if d < episode.start)
-    return replace(state, episode=None, flagged=flagged, regime_start=episode.start)
+    return replace(state, episode=None, flagged=flagged, regime_start=since)
 
 
-def _event(series: str, day: date, action: Action, kind: str, expected: float, actual: float) -> Event:
+def _event(series: str, day: date, action: Action, kind: str, *, expected: float, actual: float) -> Event:
     return Event(
         series=series,
         day=day,

@@ -20,7 +20,7 @@ class Event:
     series: str
     day: date
     action: Action
-    kind: str  # spike | level_shift | ramp | new_spend (open/grow), recovered (close)
+    kind: str  # spike | level_shift | ramp | new_spend (open/grow); recovered | new_normal (close)
     expected: float  # USD that day had it been normal
     actual: float  # USD that day
     impact: float  # USD/day above expected (actual - expected), >= 0 for open/grow

@@ -1,0 +1,81 @@
+"""Daily idle sweep: EventBridge schedule → scan regions → tag → state table → Slack digest. Thin."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from costguard.idle.settings import IdleSweepSettings
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@cache
+def _settings() -> IdleSweepSettings:
+    return IdleSweepSettings.from_env()
+
+
+def _slack_token(parameter: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    # Cached for 5 minutes across warm invocations; the value is never logged.
+    return str(parameters.get_parameter(parameter, decrypt=True, max_age=300))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@event_parser(model=EventBridgeModel)
+def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+    from costguard.adapters.aws import aws_client
+    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_notifier import SlackNotifier
+    from costguard.idle.inventory import ClientFactory
+    from costguard.idle.rules import build_rules
+    from costguard.idle.scan import account_id, enabled_regions
+    from costguard.idle.service import digest_messages, post_digest, sweep
+    from costguard.idle.store import DynamoIdleStore
+
+    settings = _settings()
+    home = event.region
+    clients = ClientFactory()
+    rules = build_rules(settings.rules or None, settings.thresholds)
+    account = account_id(clients, home)
+    regions = list(settings.regions) or enabled_regions(clients, home)
+    store = DynamoIdleStore(client=aws_client("dynamodb"), table=settings.table)
+    logger.append_keys(schedule_time=event.time.isoformat(), regions=len(regions))
+
+    _, decision, report = sweep(
+        event.time,
+        clients=clients,
+        rules=rules,
+        regions=regions,
+        account=account,
+        store=store,
+        excluded_accounts=settings.excluded_accounts,
+        apply_tags=settings.apply_tags,
+    )
+    for region, why in report.skipped.items():
+        logger.warning("region skipped", extra={"region": region, "reason": why})
+    messages = digest_messages(decision, event.time, skipped=report.skipped, dry_run=report.dry_run)
+    if messages:
+        notifier = SlackNotifier(
+            make_slack_client(_slack_token(settings.token_parameter), base_url=settings.slack_api_url)
+        )
+        report.posted = post_digest(
+            messages, store=store, notifier=notifier, channel=settings.channel, account=account, now=event.time
+        )
+    metrics.add_metric(name="IdleFindings", unit=MetricUnit.Count, value=report.findings)
+    metrics.add_metric(name="IdleMonthlyUSD", unit=MetricUnit.NoUnit, value=round(report.monthly_idle, 2))
+    metrics.add_metric(name="IdleRegionsSkipped", unit=MetricUnit.Count, value=len(report.skipped))
+    metrics.add_metric(name="IdleSweepSucceeded", unit=MetricUnit.Count, value=1)
+    logger.info("idle sweep done", extra={k: v for k, v in report.as_dict().items() if k != "skipped"})
+    return report.as_dict()

@@ -1,0 +1,1 @@
+"""Idle resource sweep: find what bills for nothing, price it, tag it, report it."""
