@@ -8,7 +8,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 
-.PHONY: setup demo test unit lint synth bench clean
+.PHONY: setup demo test unit lint synth bench bench-idle clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ synth: setup
 bench: setup
 	$(PY) ../shared/bench/spikebench/run.py --with-baselines --check-causal \
 		--detector '$(CURDIR)/$(VENV)/bin/costguard detect --input {input} --format json' --name costguard $(BENCH_ARGS)
+
+bench-idle: setup
+	$(PY) bench/idle/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -218,15 +218,15 @@ class Settings:
     tracing: bool = False
     bundling: BundlingMode = "pip"
     # budget alerts: SNS topic + Lambda + anomaly rule; a monthly budget only when budget_monthly_usd is set
-    budget_alerts: bool = False
+    budget_alerts: bool = True
     budget_monthly_usd: float | None = None
     budget_name: str = ""  # "" lets CloudFormation name it
     budget_actual_thresholds: tuple[float, ...] = (80.0, 100.0)
     budget_forecast_threshold: float | None = 100.0  # None: no FORECASTED notification
     budget_cost_filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    budget_topic_encryption: bool = True
+    budget_topic_encryption: bool = False  # True: a customer-managed KMS key ($1/month)
     # idle sweep (infra/constructs/idle_sweep.py): daily scan for idle resources; rules from the registry
-    idle_sweep: bool = False
+    idle_sweep: bool = True
     idle_sweep_schedule: str = DEFAULT_IDLE_SCHEDULE
     idle_regions: tuple[str, ...] = ()  # empty: every enabled region
     idle_rules: tuple[str, ...] = ()  # empty: every registered rule
@@ -352,13 +352,13 @@ def _budget_alerts(get: Callable[[str], Any]) -> dict[str, Any]:
             get("budget_actual_thresholds"),
         )
     return {
-        "budget_alerts": _boolean(get("budget_alerts"), "budget_alerts", False),
+        "budget_alerts": _boolean(get("budget_alerts"), "budget_alerts", True),
         "budget_monthly_usd": amount,
         "budget_name": name,
         "budget_actual_thresholds": actual,
         "budget_forecast_threshold": forecast,
         "budget_cost_filters": _cost_filters(get("budget_cost_filters"), "budget_cost_filters"),
-        "budget_topic_encryption": _boolean(get("budget_topic_encryption"), "budget_topic_encryption", True),
+        "budget_topic_encryption": _boolean(get("budget_topic_encryption"), "budget_topic_encryption", False),
     }
 
 
@@ -399,7 +399,7 @@ def _idle_sweep(get: Callable[[str], Any]) -> dict[str, Any]:
         raise SettingsError(f"costguard: context 'idle_rules'/'idle_thresholds': {error}") from None
     schedule = get("idle_sweep_schedule")
     return {
-        "idle_sweep": _boolean(get("idle_sweep"), "idle_sweep", False),
+        "idle_sweep": _boolean(get("idle_sweep"), "idle_sweep", True),
         "idle_sweep_schedule": _schedule(
             DEFAULT_IDLE_SCHEDULE if schedule is None else schedule, "idle_sweep_schedule"
         ),

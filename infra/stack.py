@@ -21,7 +21,7 @@ class CostguardStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description="costguard: serverless AWS cost guard (daily spend watch)",
+            description="costguard: serverless AWS cost guard (spend watch, budget alerts, idle sweep)",
             **kwargs,
         )
         self.settings = settings

@@ -1,9 +1,10 @@
 """Budget alerts: AWS Budgets, billing alarms and Cost Anomaly Detection → one Lambda → enriched Slack alerts.
 
-Owns the SNS topic that budgets, billing alarms and anomaly subscriptions publish to (TLS only, optionally
-encrypted with its own KMS key whose policy lets those services use it), the monthly budget declared from
-context (when `budget_monthly_usd` is set), the EventBridge rule for "Anomaly Detected" events, the function
-(via the factory) with its least-privilege grants, and the function's dead-letter queue with an alarm on it.
+Owns the SNS topic that budgets, billing alarms and anomaly subscriptions publish to (TLS only; encrypted with its
+own KMS key, whose policy lets those services use it, only with budget_topic_encryption=true, as the key costs
+$1/month), the monthly budget declared from context (when `budget_monthly_usd` is set), the EventBridge rule for
+"Anomaly Detected" events, the function (via the factory) with its least-privilege grants, and the function's
+dead-letter queue with an alarm on it.
 
 Regions: billing metrics (and so billing alarms) exist only in us-east-1, and CloudWatch alarms can only notify
 topics in their own region; Cost Anomaly Detection emits its EventBridge events in us-east-1. Budgets and anomaly
@@ -94,8 +95,10 @@ class BudgetAlerts(Construct):
             Validations.of(self.topic).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-SNS2",
-                    reason="Context budget_topic_encryption=false: the topic carries budget and anomaly "
-                    "notifications only, and an encrypted topic needs a customer-managed KMS key ($1/month).",
+                    reason="Cost: encrypting the topic needs a customer-managed KMS key (AWS-managed keys cannot "
+                    "grant Budgets, Cost Anomaly Detection or CloudWatch), which costs $1/month, while the whole "
+                    "tool must run for under $1/month. The topic carries budget and anomaly notifications only and "
+                    "its policy denies publishing without TLS; budget_topic_encryption=true adds the key.",
                 )
             )
 

@@ -16,6 +16,7 @@ DEMO_TOKEN = "xoxb-costguard-demo"
 FIRST_RUN = date(2018, 10, 3)
 LAST_RUN = date(2019, 1, 1)
 HISTORY_DAYS = 120
+IDLE_REGIONS = ("us-east-1", "us-west-2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 reports.append(spend_watch.handler(scheduled_event(now), FakeLambdaContext("spend-watch")))
                 fetched_until = run_day
                 run_day += timedelta(days=1)
-        _print(slack, reports, args.format)
+            budget = _budget_alert()
+            idle = _idle_sweep(moto.endpoint)
+        _print(slack, reports, args.format, budget, idle)
     finally:
         slack.stop()
         moto.stop()
@@ -102,7 +105,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(slack: Any, reports: list[dict[str, Any]], fmt: str) -> None:
+def _budget_alert() -> dict[str, Any]:
+    """A FORECASTED 100 % AWS Budgets notification, delivered as SNS delivers it, through the budget handler."""
+    from costguard_local.demo_budget import run_budget_demo
+
+    return run_budget_demo()
+
+
+def _idle_sweep(endpoint: str) -> dict[str, Any]:
+    """Idle and busy twins for every rule in two regions (real NAB metric shapes), then the idle-sweep handler
+    on a scheduled event, tagging for real."""
+    from costguard.handlers import idle_sweep
+
+    from costguard_local.idle_seed import IdleSeeder, seed_twins
+    from costguard_local.lambda_runtime import FakeLambdaContext, scheduled_event
+    from costguard_local.standins.aws import patched_env
+
+    now = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    seeder = IdleSeeder(endpoint, now)
+    seed_twins(seeder, IDLE_REGIONS)
+    with patched_env({"IDLE_REGIONS": ",".join(IDLE_REGIONS), "APPLY_TAGS": "true"}):
+        idle_sweep._settings.cache_clear()
+        result: dict[str, Any] = idle_sweep.handler(
+            scheduled_event(now, rule="costguard-idle-sweep"), FakeLambdaContext("idle-sweep")
+        )
+    return result
+
+
+def _print(slack: Any, reports: list[dict[str, Any]], fmt: str, budget: dict[str, Any], idle: dict[str, Any]) -> None:
     messages = slack.messages_in(DEMO_CHANNEL)
     if fmt == "json":
         for m in messages:
@@ -122,8 +152,10 @@ def _print(slack: Any, reports: list[dict[str, Any]], fmt: str) -> None:
     print(
         f"costguard demo: {len(reports)} daily runs of the spend watch over the workshop billing "
         f"({reports[0]['day']} .. {reports[-1]['day']}), {requests} Cost Explorer requests, "
-        f"{len(messages)} Slack messages\n"
+        f"{len(messages)} Slack messages"
     )
+    print(f"budget notification (FORECASTED 100%): {budget}")
+    print(f"idle sweep: {idle.get('findings')} findings in {', '.join(IDLE_REGIONS)}, {idle.get('posted')} posts\n")
     for m in messages:
         indent = "    ↳ " if m.thread_ts else ""
         print(f"{indent}{render_text(m.blocks) or m.text}\n")

@@ -3,7 +3,7 @@ with Cost Explorer seeded from the real workshop billing data."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -154,3 +154,25 @@ def test_unparseable_event_is_rejected_loudly(env: MotoStandIn) -> None:
 
     with pytest.raises(ValidationError):
         spend_watch.handler({"time": "not a time"}, FakeLambdaContext("spend-watch"))
+
+
+def test_follow_ups_only_in_threads_of_posted_alerts(env: MotoStandIn, slack: SlackStandIn) -> None:
+    """Daily runs from the first day to past the Glue step: the alert is posted once, later notes are thread
+    replies to it, and episodes that opened during the first run's silent replay get no stray notes."""
+    rows = load_workshop()
+    seed_ce(env.endpoint, [ce_response(rows, date(2018, 6, 6), date(2018, 10, 4))])
+    run(date(2018, 10, 4))
+    day = date(2018, 10, 5)
+    while day <= date(2018, 11, 10):
+        target = day - timedelta(days=1)
+        responses = [ce_response(rows, target, day)]
+        if target == date(2018, 10, 10):
+            responses.append(usage_split(rows, GLUE, date(2018, 9, 26), date(2018, 10, 11), GLUE_SHARES))
+        seed_ce(env.endpoint, responses)
+        run(day)
+        day += timedelta(days=1)
+    messages = slack.messages_in(CHANNEL)
+    roots = [m for m in messages if m.thread_ts is None]
+    assert [GLUE in m.text for m in roots] == [True]
+    replies = [m for m in messages if m.thread_ts is not None]
+    assert all(m.thread_ts == roots[0].ts for m in replies)

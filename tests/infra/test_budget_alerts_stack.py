@@ -1,5 +1,6 @@
-"""What `budget_alerts=true` deploys: the budget, the topic (policy, TLS, KMS), the subscriptions, the anomaly rule,
-the function's grants, its dead-letter queue and alarm; cdk-nag and cfn-lint clean in every variant."""
+"""What `budget_alerts=true` (the default) deploys: the budget, the topic (policy, TLS, KMS), the subscriptions,
+the anomaly rule, the function's grants, its dead-letter queue and alarm; cdk-nag and cfn-lint clean in every
+variant."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from tests.infra.conftest import CHANNEL, Synth, SynthFn
-from tests.infra.test_nag import EXPECTED_ACKNOWLEDGEMENTS, acknowledgements, validation_report
+from tests.infra.test_nag import (
+    BUDGET_ALERTS_ACKNOWLEDGEMENTS,
+    IDLE_SWEEP_ACKNOWLEDGEMENTS,
+    SPEND_WATCH_ACKNOWLEDGEMENTS,
+    UNENCRYPTED_TOPIC_ACKNOWLEDGEMENTS,
+    acknowledgements,
+    validation_report,
+)
 
 pytestmark = pytest.mark.infra
 
-ON = {"budget_alerts": "true", "budget_monthly_usd": "4000"}
+# The topic is unencrypted by default (a KMS key costs $1/month); these tests check the encrypted variant.
+ON = {"budget_alerts": "true", "budget_monthly_usd": "4000", "budget_topic_encryption": "true"}
 HANDLER = "costguard.handlers.budget_alerts.handler"
 PARTITION, REGION, ACCOUNT = {"Ref": "AWS::Partition"}, {"Ref": "AWS::Region"}, {"Ref": "AWS::AccountId"}
 SOURCE_ARNS = {
@@ -24,20 +33,7 @@ SOURCE_ARNS = {
         "Fn::Join": ["", ["arn:", PARTITION, ":cloudwatch:", REGION, ":", ACCOUNT, ":alarm:*"]]
     },
 }
-BUDGET_ACKNOWLEDGEMENTS = {
-    ("BudgetAlertsHandlerFunction", "AwsSolutions-L1"),
-    ("BudgetAlertsCostExplorerRead", "AwsSolutions-IAM5[Resource::*]"),
-    (
-        "BudgetAlertsSlackTokenRead",
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-    ),
-    ("BudgetAlertsDeadLetterQueue", "AwsSolutions-SQS3"),
-    ("BudgetAlertsDeadLetterQueuePolicy", "AwsSolutions-SQS3"),  # a child of the queue
-    # Children of the function construct inherit the factory's runtime acknowledgement (L1 checks functions only):
-    ("BudgetAlertsHandlerFunctionTopic", "AwsSolutions-L1"),  # the SNS subscription
-    ("BudgetAlertsHandlerFunctionAllowInvokeCostguardBudgetAlertsTopicCE32D66A", "AwsSolutions-L1"),
-    ("BudgetAlertsHandlerFunctionEventInvokeConfig", "AwsSolutions-L1"),
-}
+BUDGET_ACKNOWLEDGEMENTS = BUDGET_ALERTS_ACKNOWLEDGEMENTS
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +79,19 @@ def resources(statement: dict[str, Any]) -> list[Any]:
 # --- the capability is a switch --------------------------------------------------------------------------
 
 
-def test_off_by_default_and_on_by_context(default: Synth, on: Synth) -> None:
-    assert not default.resources("AWS::SNS::Topic")
-    assert not default.resources("AWS::Budgets::Budget")
-    assert HANDLER not in json.dumps(default.json)
-    assert len(on.resources("AWS::Lambda::Function")) == 2
-    only(on, "AWS::SNS::Topic")
+def test_on_by_default_and_off_by_context(synth: SynthFn, default: Synth, on: Synth) -> None:
+    off = synth(budget_alerts="false")
+    assert not off.resources("AWS::SNS::Topic")
+    assert not off.resources("AWS::Budgets::Budget")
+    assert HANDLER not in json.dumps(off.json)
+    assert not [k for k in off.json["Resources"] if k.startswith("BudgetAlerts")]
+    assert not [k for k in off.json["Outputs"] if k.startswith("BudgetAlerts")]
+    for s in (default, on):
+        handlers = [f["Properties"]["Handler"] for f in s.resources("AWS::Lambda::Function").values()]
+        assert handlers.count(HANDLER) == 1
+        assert len(handlers) == len(off.resources("AWS::Lambda::Function")) + 1
+        only(s, "AWS::SNS::Topic")
+    assert not default.resources("AWS::Budgets::Budget")  # no amount in cdk.json: the topic for existing budgets
 
 
 def test_no_budget_without_an_amount_but_the_topic_for_existing_ones(synth: SynthFn) -> None:
@@ -199,11 +202,23 @@ def test_encrypted_topic_key_lets_the_publishers_use_it(on: Synth) -> None:
 
 
 def test_unencrypted_topic_has_no_key_and_a_reasoned_acknowledgement(synth: SynthFn) -> None:
-    s = synth(**ON, budget_topic_encryption="false")
+    s = synth(**{**ON, "budget_topic_encryption": "false"})
     assert not s.resources("AWS::KMS::Key")
     _, topic = only(s, "AWS::SNS::Topic")
     assert "KmsMasterKeyId" not in topic["Properties"]
     assert ("BudgetAlertsTopic", "AwsSolutions-SNS2") in acknowledgements(s)
+
+
+def test_topic_is_unencrypted_by_default_to_stay_under_a_dollar_a_month_but_still_tls_only(default: Synth) -> None:
+    assert not default.resources("AWS::KMS::Key")  # a customer-managed key alone costs $1/month
+    topic_id, topic = only(default, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" not in topic["Properties"]
+    _, policy = only(default, "AWS::SNS::TopicPolicy")
+    [deny] = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if st["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert (deny["Principal"], deny["Action"], deny["Resource"]) == ("*", "sns:Publish", {"Ref": topic_id})
+    reason = acknowledgements(default)[("BudgetAlertsTopic", "AwsSolutions-SNS2")]
+    assert "$1/month" in reason and "KMS" in reason
 
 
 # --- what invokes the function -------------------------------------------------------------------------------
@@ -338,9 +353,10 @@ VARIANTS = [
     ON,
     {**ON, "budget_topic_encryption": "false"},
     {**ON, "tracing": "true", "group_by": "LINKED_ACCOUNT", "budget_cost_filters": '{"Service": ["AWS Glue"]}'},
-    {"budget_alerts": "true"},
+    {"budget_alerts": "true", "budget_topic_encryption": "true"},
+    {"budget_alerts": "true", "idle_sweep": "false"},
 ]
-IDS = ["budget", "unencrypted", "options", "topic-only"]
+IDS = ["budget", "unencrypted", "options", "topic-only", "topic-only-unencrypted-without-idle-sweep"]
 
 
 @pytest.mark.parametrize("context", VARIANTS, ids=IDS)
@@ -349,9 +365,13 @@ def test_cdk_nag_finds_nothing_unacknowledged(synth: SynthFn, context: dict[str,
     assert validation_report(s)["pluginReports"] == []
 
 
-def test_every_acknowledgement_is_expected_and_says_why(on: Synth) -> None:
+def test_every_acknowledgement_is_expected_and_says_why(synth: SynthFn, on: Synth) -> None:
     found = acknowledgements(on)
-    assert set(found) == EXPECTED_ACKNOWLEDGEMENTS | BUDGET_ACKNOWLEDGEMENTS
+    assert set(found) == SPEND_WATCH_ACKNOWLEDGEMENTS | BUDGET_ACKNOWLEDGEMENTS | IDLE_SWEEP_ACKNOWLEDGEMENTS
+    budget_only = acknowledgements(synth(**ON, idle_sweep="false"))
+    assert set(budget_only) == SPEND_WATCH_ACKNOWLEDGEMENTS | BUDGET_ACKNOWLEDGEMENTS
+    unencrypted = acknowledgements(synth(**{**ON, "budget_topic_encryption": "false"}))
+    assert set(unencrypted) == set(found) | UNENCRYPTED_TOPIC_ACKNOWLEDGEMENTS
     for (logical_id, rule), reason in found.items():
         assert len(reason) >= 60, f"{logical_id} {rule}: give a specific reason"
 

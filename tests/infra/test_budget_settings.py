@@ -11,15 +11,15 @@ from infra.settings import Settings, SettingsError
 pytestmark = pytest.mark.infra
 
 
-def test_defaults_leave_the_capability_off_with_the_usual_thresholds() -> None:
+def test_defaults_turn_the_capability_on_with_the_usual_thresholds_and_no_kms_key() -> None:
     s = Settings.from_context({})
-    assert s.budget_alerts is False
+    assert s.budget_alerts is True
     assert s.budget_monthly_usd is None
     assert s.budget_name == ""
     assert s.budget_actual_thresholds == (80.0, 100.0)
     assert s.budget_forecast_threshold == 100.0
     assert s.budget_cost_filters == ()
-    assert s.budget_topic_encryption is True
+    assert s.budget_topic_encryption is False  # a customer-managed KMS key costs $1/month
 
 
 def test_cli_strings() -> None:
@@ -31,14 +31,20 @@ def test_cli_strings() -> None:
             "budget_actual_thresholds": "100, 50,90",
             "budget_forecast_threshold": "120",
             "budget_cost_filters": '{"TagKeyValue": ["user:team$payments"], "Service": ["AWS Glue"]}',
-            "budget_topic_encryption": "false",
+            "budget_topic_encryption": "true",
         }
     )
     assert (s.budget_alerts, s.budget_monthly_usd, s.budget_name) == (True, 2500.5, "team payments")
     assert s.budget_actual_thresholds == (50.0, 90.0, 100.0)
     assert s.budget_forecast_threshold == 120.0
     assert s.budget_cost_filters == (("Service", ("AWS Glue",)), ("TagKeyValue", ("user:team$payments",)))
-    assert s.budget_topic_encryption is False
+    assert s.budget_topic_encryption is True
+
+
+@pytest.mark.parametrize("raw", ["false", "0", "off", False])
+def test_the_capability_and_the_key_can_be_turned_off(raw: Any) -> None:
+    s = Settings.from_context({"budget_alerts": raw, "budget_topic_encryption": raw})
+    assert (s.budget_alerts, s.budget_topic_encryption) == (False, False)
 
 
 def test_cdk_json_values_and_turning_the_forecast_notification_off() -> None:

@@ -136,8 +136,11 @@ def test_requirements_file_is_a_complete_pinned_lock_without_runtime_packages() 
 
 
 def staged_asset(outdir: Path, template: dict[str, Any]) -> Path:
-    [fn] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    """The one asset: every function (spend watch, budget alerts, idle sweep) runs from the same code."""
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    [spend_watch] = [f for f in functions if f["Properties"]["Handler"] == "costguard.handlers.spend_watch.handler"]
+    asset_hash = spend_watch["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    assert {f["Properties"]["Code"]["S3Key"] for f in functions} == {f"{asset_hash}.zip"}
     return outdir / f"asset.{asset_hash}"
 
 

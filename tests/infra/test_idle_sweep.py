@@ -1,5 +1,5 @@
-"""The idle sweep in the stack (context idle_sweep=true): function, schedule, least-privilege grants derived
-from the rule registry, and cdk-nag clean with a reason for each acknowledgement."""
+"""The idle sweep in the stack (context idle_sweep=true, the default): function, schedule, least-privilege grants
+derived from the rule registry, and cdk-nag clean with a reason for each acknowledgement."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from costguard.idle.rules import REGISTRY, build_rules, required_permissions
 
 from infra.settings import Settings, SettingsError
 from tests.infra.conftest import CHANNEL, Synth, SynthFn
-from tests.infra.test_nag import EXPECTED_ACKNOWLEDGEMENTS, acknowledgements, validation_report
+from tests.infra.test_nag import (
+    EXPECTED_ACKNOWLEDGEMENTS,
+    IDLE_SWEEP_ACKNOWLEDGEMENTS,
+    acknowledgements,
+    validation_report,
+)
 
 pytestmark = pytest.mark.infra
 HANDLER = "costguard.handlers.idle_sweep.handler"
@@ -43,9 +48,15 @@ def idle(synth: SynthFn) -> Synth:
     return synth(idle_sweep="true", idle_regions="us-east-1,eu-west-1")
 
 
-def test_off_by_default(default: Synth) -> None:
-    handlers = {f["Properties"]["Handler"] for f in default.resources("AWS::Lambda::Function").values()}
+def test_on_by_default_and_off_by_context(synth: SynthFn, default: Synth) -> None:
+    handlers = [f["Properties"]["Handler"] for f in default.resources("AWS::Lambda::Function").values()]
+    assert handlers.count(HANDLER) == 1
+    assert default.json["Outputs"]["IdleSweepFunctionName"]["Value"] == {"Ref": idle_function(default)[0]}
+    off = synth(idle_sweep="false")
+    handlers = [f["Properties"]["Handler"] for f in off.resources("AWS::Lambda::Function").values()]
     assert HANDLER not in handlers
+    assert not [k for k in off.json["Resources"] if k.startswith("IdleSweep")]
+    assert not [k for k in off.json["Outputs"] if k.startswith("IdleSweep")]
 
 
 def test_function_environment_and_schedule(idle: Synth) -> None:
@@ -103,7 +114,8 @@ def test_cdk_nag_passes_with_a_reason_for_every_idle_acknowledgement(idle: Synth
     assert validation_report(idle)["pluginReports"] == []
     found = acknowledgements(idle)
     mine = {k: v for k, v in found.items() if k[0].startswith("IdleSweep")}
-    assert set(found) - set(mine) == EXPECTED_ACKNOWLEDGEMENTS  # the rest of the stack is untouched
+    assert set(found) - set(mine) == EXPECTED_ACKNOWLEDGEMENTS - IDLE_SWEEP_ACKNOWLEDGEMENTS  # the rest is untouched
+    assert set(mine) == IDLE_SWEEP_ACKNOWLEDGEMENTS
     assert {k for k in mine if k[0] != "IdleSweepTagging"} == {
         ("IdleSweepHandlerFunction", "AwsSolutions-L1"),
         ("IdleSweepDescribeAndMetrics", "AwsSolutions-IAM5[Resource::*]"),

@@ -36,6 +36,10 @@ def test_defaults() -> None:
     assert settings.log_retention_days == 30
     assert settings.tracing is False
     assert settings.bundling == "pip"
+    # `cdk deploy` gets every capability, and nothing that costs $1/month on its own (a KMS key).
+    assert settings.budget_alerts is True
+    assert settings.idle_sweep is True
+    assert settings.budget_topic_encryption is False
 
 
 def test_cli_strings_are_parsed() -> None:

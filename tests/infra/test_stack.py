@@ -1,4 +1,7 @@
-"""What the Costguard stack deploys: state table, spend-watch function, its grants, schedule and DLQ."""
+"""What the Costguard stack deploys: state table, spend-watch function, its grants, schedule and DLQ.
+
+The default stack also holds the budget alerts and the idle sweep (their own tests cover them): the spend-watch
+resources are picked by handler and logical id, never as "the only one of its type"."""
 
 from __future__ import annotations
 
@@ -36,13 +39,39 @@ ALLOWED_ACTIONS = {
 }
 
 
+SPEND_WATCH_HANDLER = "costguard.handlers.spend_watch.handler"
+HANDLERS = {
+    SPEND_WATCH_HANDLER,
+    "costguard.handlers.budget_alerts.handler",
+    "costguard.handlers.idle_sweep.handler",
+}
+
+
 def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     assert len(resources) == 1, list(resources)
     return next(iter(resources.items()))
 
 
+def spend_watch(s: Synth, type_: str) -> tuple[str, dict[str, Any]]:
+    """The one resource of this type that the SpendWatch construct owns."""
+    return only({k: v for k, v in s.resources(type_).items() if k.startswith("SpendWatch")})
+
+
 def function(s: Synth) -> tuple[str, dict[str, Any]]:
-    return only(s.resources("AWS::Lambda::Function"))
+    fn_id, fn = only(
+        {
+            k: v
+            for k, v in s.resources("AWS::Lambda::Function").items()
+            if v["Properties"]["Handler"] == SPEND_WATCH_HANDLER
+        }
+    )
+    assert fn_id.startswith("SpendWatch")
+    return fn_id, fn
+
+
+def test_default_stack_has_the_three_capabilities_each_with_one_function(default: Synth) -> None:
+    handlers = [f["Properties"]["Handler"] for f in default.resources("AWS::Lambda::Function").values()]
+    assert sorted(handlers) == sorted(HANDLERS)
 
 
 def role_statements(s: Synth, role_id: str) -> list[dict[str, Any]]:
@@ -108,7 +137,7 @@ def test_spend_watch_function_is_python312_arm64_with_the_contract_handler(defau
     props = fn["Properties"]
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
-    assert props["Handler"] == "costguard.handlers.spend_watch.handler"
+    assert props["Handler"] == SPEND_WATCH_HANDLER
     assert props["MemorySize"] == 256
     assert props["Timeout"] == 300
     assert "ReservedConcurrentExecutions" not in props
@@ -169,13 +198,23 @@ def test_tracing_context_turns_on_xray_and_the_powertools_tracer(synth: SynthFn)
 
 
 def test_function_logs_to_its_own_log_group_with_the_configured_retention(synth: SynthFn, default: Synth) -> None:
-    group_id, group = only(default.resources("AWS::Logs::LogGroup"))
+    group_id, group = spend_watch(default, "AWS::Logs::LogGroup")
     assert group["Properties"]["RetentionInDays"] == 30
     _, fn = function(default)
     assert fn["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": group_id}}
 
-    _, group = only(synth(log_retention_days="90").resources("AWS::Logs::LogGroup"))
+    longer = synth(log_retention_days="90")
+    _, group = spend_watch(longer, "AWS::Logs::LogGroup")
     assert group["Properties"]["RetentionInDays"] == 90
+    assert {g["Properties"]["RetentionInDays"] for g in longer.resources("AWS::Logs::LogGroup").values()} == {90}
+
+
+def test_every_function_logs_to_a_log_group_of_its_own(default: Synth) -> None:
+    groups = default.resources("AWS::Logs::LogGroup")
+    targets = [
+        f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in default.resources("AWS::Lambda::Function").values()
+    ]
+    assert sorted(targets) == sorted(groups)  # one each, none shared, none left over
 
 
 def test_every_log_group_has_a_retention(default: Synth) -> None:
@@ -216,7 +255,7 @@ def test_spend_watch_role_has_exactly_the_allowed_actions(default: Synth) -> Non
 def test_spend_watch_role_resources_are_scoped(default: Synth) -> None:
     statements = role_statements(default, role_id(default))
     table_id, _ = only(default.resources("AWS::DynamoDB::Table"))
-    group_id, _ = only(default.resources("AWS::Logs::LogGroup"))
+    group_id, _ = spend_watch(default, "AWS::Logs::LogGroup")
     token = parameter_arn("/costguard/slack/bot-token")
 
     by_action: dict[str, list[dict[str, Any]]] = {}
@@ -256,8 +295,21 @@ def test_stack_does_not_create_the_token_parameter_or_any_secret(default: Synth)
 # --- schedule and DLQ ----------------------------------------------------------------------------------
 
 
+def schedule_rule(s: Synth) -> tuple[str, dict[str, Any]]:
+    """The spend watch's schedule: its construct's only rule, and the only rule targeting its function."""
+    rule_id, rule = spend_watch(s, "AWS::Events::Rule")
+    fn_id, _ = function(s)
+    targeting = [
+        k
+        for k, v in s.resources("AWS::Events::Rule").items()
+        if any(t["Arn"] == {"Fn::GetAtt": [fn_id, "Arn"]} for t in v["Properties"]["Targets"])
+    ]
+    assert targeting == [rule_id]
+    return rule_id, rule
+
+
 def schedule(s: Synth) -> dict[str, Any]:
-    return only(s.resources("AWS::Events::Rule"))[1]
+    return schedule_rule(s)[1]
 
 
 def test_rule_runs_daily_at_13_utc_by_default_and_targets_the_function(default: Synth) -> None:
@@ -273,7 +325,7 @@ def test_rule_runs_daily_at_13_utc_by_default_and_targets_the_function(default: 
             "Action": "lambda:InvokeFunction",
             "FunctionName": {"Fn::GetAtt": [fn_id, "Arn"]},
             "Principal": "events.amazonaws.com",
-            "SourceArn": {"Fn::GetAtt": [only(default.resources("AWS::Events::Rule"))[0], "Arn"]},
+            "SourceArn": {"Fn::GetAtt": [schedule_rule(default)[0], "Arn"]},
         },
     )
 
@@ -284,16 +336,17 @@ def test_rule_schedule_follows_context(synth: SynthFn) -> None:
 
 
 def test_rule_target_retries_then_dead_letters_to_an_encrypted_ssl_only_queue(default: Synth) -> None:
-    queue_id, queue = only(default.resources("AWS::SQS::Queue"))
+    queue_id, queue = spend_watch(default, "AWS::SQS::Queue")
     [target] = schedule(default)["Properties"]["Targets"]
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 6 * 3600}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
 
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    _, policy = only(default.resources("AWS::SQS::QueuePolicy"))
+    _, policy = spend_watch(default, "AWS::SQS::QueuePolicy")
+    assert policy["Properties"]["Queues"] == [{"Ref": queue_id}]
     queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
-    rule_arn = {"Fn::GetAtt": [only(default.resources("AWS::Events::Rule"))[0], "Arn"]}
+    rule_arn = {"Fn::GetAtt": [schedule_rule(default)[0], "Arn"]}
     deny, allow = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny == {
         "Action": "sqs:*",
@@ -321,21 +374,40 @@ TAGGABLE = (
     "AWS::Logs::LogGroup",
     "AWS::SQS::Queue",
     "AWS::Events::Rule",
+    "AWS::SNS::Topic",  # budget alerts
+    "AWS::CloudWatch::Alarm",
+    "AWS::KMS::Key",  # budget_topic_encryption=true
+    "AWS::Budgets::Budget",  # budget_monthly_usd set; its tags are ResourceTags
 )
+TAGS_PROPERTY = {"AWS::Budgets::Budget": "ResourceTags"}
 
 
-def test_every_taggable_resource_is_tagged_app_costguard(default: Synth) -> None:
-    resources_ = default.json["Resources"]
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"budget_monthly_usd": "100", "budget_topic_encryption": "true"}],
+    ids=["default", "budget-and-key"],
+)
+def test_every_taggable_resource_is_tagged_app_costguard(
+    synth: SynthFn, default: Synth, context: dict[str, str]
+) -> None:
+    s = synth(**context) if context else default
+    resources_ = s.json["Resources"]
     for type_ in {r["Type"] for r in resources_.values()}:
         if type_ in TAGGABLE:
-            for logical_id, r in default.resources(type_).items():
-                assert {"Key": "app", "Value": "costguard"} in r["Properties"].get("Tags", []), logical_id
+            for logical_id, r in s.resources(type_).items():
+                tags = r["Properties"].get(TAGS_PROPERTY.get(type_, "Tags"), [])
+                assert {"Key": "app", "Value": "costguard"} in tags, logical_id
     assert {r["Type"] for r in resources_.values()} <= {
         *TAGGABLE,
         "AWS::IAM::Policy",
         "AWS::SQS::QueuePolicy",
         "AWS::Lambda::Permission",
+        "AWS::Lambda::EventInvokeConfig",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SNS::Subscription",
     }, "a new resource type: add it to TAGGABLE if CloudFormation can tag it"
+    if context:
+        assert {"AWS::KMS::Key", "AWS::Budgets::Budget"} <= {r["Type"] for r in resources_.values()}
 
 
 def test_stack_is_environment_agnostic(default: Synth) -> None:

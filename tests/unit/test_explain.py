@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from costguard.detect.model import Event
-from costguard.slack.blocks import spend_alert, spend_recovered, usd
+from costguard.slack.blocks import spend_alert, spend_closed, usd
 from costguard.spend.explain import explain, forecast_month_end, month_to_date, sparkline, top_drivers
 from costguard_local.standins.slack import check_blocks
 
@@ -79,6 +79,8 @@ def test_recovered_note_and_money_format() -> None:
     assert usd(1234.5) == "$1,234" or usd(1234.5) == "$1,235"
     assert usd(9.5) == "$9.50"
     assert usd(-3) == "-$3.00"
-    note = spend_recovered("AWS Glue", "2018-11-21", 0.0, 105.0)
+    note = spend_closed("AWS Glue", "2018-11-21", "recovered", 0.0, 105.0)
     assert check_blocks(note.blocks) == []
     assert "back to normal" in note.text
+    held = spend_closed("AWS Glue", "2018-11-07", "new_normal", 103.0, 53.0)
+    assert "back to normal" not in held.text and "treats it as normal" in held.text

@@ -105,8 +105,18 @@ def spend_growth(x: Explanation) -> Message:
     return Message(text=text, blocks=_render([SectionBlock(text=MarkdownTextObject(text=text))]))
 
 
-def spend_recovered(series: str, day: str, actual: float, expected: float) -> Message:
-    text = f":white_check_mark: {series} is back to normal on {day}: {usd(actual)} (about {usd(expected)} expected)."
+def spend_closed(series: str, day: str, kind: str, actual: float, expected: float) -> Message:
+    """The episode ends: spend went back down ("recovered"), or the new level has held long enough that the
+    detector now treats it as normal ("new_normal") and will alert again only on a further change."""
+    if kind == "new_normal":
+        text = (
+            f":information_source: {series} has stayed at the new level, {usd(actual)} on {day}; costguard now "
+            "treats it as normal and will alert again only if it moves further."
+        )
+    else:
+        text = (
+            f":white_check_mark: {series} is back to normal on {day}: {usd(actual)} (about {usd(expected)} expected)."
+        )
     return Message(text=text, blocks=_render([SectionBlock(text=MarkdownTextObject(text=text))]))
 
 

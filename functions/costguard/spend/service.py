@@ -112,6 +112,18 @@ def run_spend_watch(
             new_states[name] = state.to_dict()
     report.series = len(names)
 
+    # Follow-ups only for episodes someone was told about: an episode that opened during a silent replay
+    # (first run) or before costguard was deployed has no thread, and its growth or end is not news.
+    alerted = set(store.threads(scope)) | {i.series for i in store.outbox(scope) if i.action == "open"}
+    news: list[Event] = []
+    for event in report.events:
+        if event.action == "open":
+            alerted.add(event.series)
+        if event.action == "open" or event.series in alerted:
+            news.append(event)
+        if event.action == "close":
+            alerted.discard(event.series)
+    report.events = news
     for seq, event in enumerate(report.events):
         outbox.append(_outbox_item(seq, event, history, ce, settings))
     report.ce_requests = ce.requests
@@ -129,7 +141,7 @@ def _outbox_item(
     estimated = history[event.day].estimated if event.day in history else False
     key = f"{event.day.isoformat()}#{seq:04d}#{event.series}#{event.action}"
     if event.action == "close":
-        message = blocks.spend_recovered(event.series, event.day.isoformat(), event.actual, event.expected)
+        message = blocks.spend_closed(event.series, event.day.isoformat(), event.kind, event.actual, event.expected)
     else:
         # One drill-down request per alert (growth notes reuse no extra request: they name the detector's figures).
         split = None
