@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,11 +18,14 @@ FIRST_RUN = date(2018, 10, 3)
 LAST_RUN = date(2019, 1, 1)
 HISTORY_DAYS = 120
 IDLE_REGIONS = ("us-east-1", "us-west-2")
+DEMO_SIGNING_SECRET = "costguard-demo-signing-secret"
+DEMO_USERS = {"U0ALICE": "alice (approver)", "U0CAROL": "carol (approver)", "U0BOB": "bob (not an approver)"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-serve", action="store_true", help="print the conversation and exit")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--serve-seconds", type=float, default=0, help="stop serving after this long (0: until Ctrl-C)")
 
 
 def _usage_shares(service: str) -> list[tuple[str, float, date | None]]:
@@ -32,14 +36,82 @@ def _usage_shares(service: str) -> list[tuple[str, float, date | None]]:
     ]
 
 
-def run(args: argparse.Namespace) -> int:
+class DemoWorld:
+    """The stand-ins with the demo account in them: moto's server, the Slack stand-in, the state table and the
+    token; then the daily spend watch, a budget notification and the idle sweep, run through the Lambda
+    handlers with the event shapes AWS delivers. `serve()` adds the interactions endpoint, the worker and the
+    Slack-like page. Used by `costguard demo` and by the browser test."""
+
+    def __init__(self) -> None:
+        from costguard_local.standins.aws import MotoStandIn
+        from costguard_local.standins.slack import SlackStandIn
+
+        self.moto = MotoStandIn().start()
+        self.slack = SlackStandIn(
+            tokens=[DEMO_TOKEN], channels=[DEMO_CHANNEL], users=dict(DEMO_USERS), signing_secret=DEMO_SIGNING_SECRET
+        ).start()
+        self.env = {
+            **self.moto.env(),
+            "COSTGUARD_TABLE": DEMO_TABLE,
+            "SLACK_CHANNEL": DEMO_CHANNEL,
+            "SLACK_TOKEN_PARAMETER": "/costguard/slack/bot-token",
+            "SLACK_API_URL": self.slack.base_url,
+            "HISTORY_DAYS": str(HISTORY_DAYS),
+            "POWERTOOLS_SERVICE_NAME": "costguard",
+            "POWERTOOLS_METRICS_NAMESPACE": "Costguard",
+            "POWERTOOLS_TRACER_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        self.reports: list[dict[str, Any]] = []
+        self.budget: dict[str, Any] = {}
+        self.idle: dict[str, Any] = {}
+        self._stoppers: list[Any] = [self.slack.stop, self.moto.stop]
+        self.page_url: str | None = None
+        self.interactions_url: str | None = None
+
+    def __enter__(self) -> DemoWorld:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        while self._stoppers:
+            self._stoppers.pop(0)()
+
+    def run_story(self) -> None:
+        from costguard_local.standins.aws import create_state_table, patched_env
+
+        with patched_env(self.env):
+            create_state_table(self.moto.client("dynamodb"), DEMO_TABLE)
+            self.moto.client("ssm").put_parameter(
+                Name="/costguard/slack/bot-token", Value=DEMO_TOKEN, Type="SecureString", Overwrite=True
+            )
+            self.reports = _spend_watch_days(self.moto.endpoint)
+            self.budget = _budget_alert()
+            self.idle = _idle_sweep(self.moto.endpoint)
+
+    def serve(self) -> None:
+        """The Slack-like page; buttons are live once an interactions endpoint runs."""
+        from costguard_local.web.server import ChannelPage
+
+        page = ChannelPage(
+            self.slack, DEMO_CHANNEL, interactions_url=self.interactions_url, users=dict(DEMO_USERS)
+        ).start()
+        self._stoppers.insert(0, page.stop)
+        self.page_url = page.url
+
+
+def _spend_watch_days(endpoint: str) -> list[dict[str, Any]]:
+    """Daily spend-watch runs over the workshop billing, each seeded with exactly the Cost Explorer answers
+    it will ask for."""
     from costguard.detect.core import DetectorParams
     from costguard.detect.replay import replay
+    from costguard.handlers import spend_watch
 
     from costguard_local.lambda_runtime import FakeLambdaContext, scheduled_event
     from costguard_local.seed import ce_response, load_workshop, seed_ce, usage_split
-    from costguard_local.standins.aws import MotoStandIn, create_state_table, patched_env
-    from costguard_local.standins.slack import SlackStandIn
 
     rows = load_workshop()
     # Which series open an episode on which day decides which drill-down requests the runs will make;
@@ -49,59 +121,45 @@ def run(args: argparse.Namespace) -> int:
         for e in replay(((r.day, r.service, r.cost) for r in rows), DetectorParams())
         if e.action == "open"
     }
-    moto = MotoStandIn().start()
-    slack = SlackStandIn(tokens=[DEMO_TOKEN], channels=[DEMO_CHANNEL]).start()
-    env = {
-        **moto.env(),
-        "COSTGUARD_TABLE": DEMO_TABLE,
-        "SLACK_CHANNEL": DEMO_CHANNEL,
-        "SLACK_TOKEN_PARAMETER": "/costguard/slack/bot-token",
-        "SLACK_API_URL": slack.base_url,
-        "HISTORY_DAYS": str(HISTORY_DAYS),
-        "POWERTOOLS_SERVICE_NAME": "costguard",
-        "POWERTOOLS_METRICS_NAMESPACE": "Costguard",
-        "POWERTOOLS_TRACER_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
+    spend_watch._settings.cache_clear()
     reports: list[dict[str, Any]] = []
-    try:
-        with patched_env(env):
-            from costguard.handlers import spend_watch
+    fetched_until: date | None = None
+    run_day = FIRST_RUN
+    while run_day <= LAST_RUN:
+        target = run_day - timedelta(days=1)
+        start = fetched_until or target - timedelta(days=HISTORY_DAYS - 1)
+        responses = [ce_response(rows, start, run_day)]
+        responses += [
+            usage_split(rows, series, day - timedelta(days=14), day + timedelta(days=1), _usage_shares(series))
+            for day, series in sorted(opens)
+            if day == target
+        ]
+        seed_ce(endpoint, responses)
+        now = datetime(run_day.year, run_day.month, run_day.day, 13, 0, tzinfo=UTC)
+        reports.append(spend_watch.handler(scheduled_event(now), FakeLambdaContext("spend-watch")))
+        fetched_until = run_day
+        run_day += timedelta(days=1)
+    return reports
 
-            spend_watch._settings.cache_clear()
-            create_state_table(moto.client("dynamodb"), DEMO_TABLE)
-            moto.client("ssm").put_parameter(
-                Name="/costguard/slack/bot-token", Value=DEMO_TOKEN, Type="SecureString", Overwrite=True
-            )
-            fetched_until: date | None = None
-            run_day = FIRST_RUN
-            while run_day <= LAST_RUN:
-                target = run_day - timedelta(days=1)
-                start = fetched_until or target - timedelta(days=HISTORY_DAYS - 1)
-                responses = [ce_response(rows, start, run_day)]
-                responses += [
-                    usage_split(rows, series, day - timedelta(days=14), day + timedelta(days=1), _usage_shares(series))
-                    for day, series in sorted(opens)
-                    if day == target
-                ]
-                seed_ce(moto.endpoint, responses)
-                now = datetime(run_day.year, run_day.month, run_day.day, 13, 0, tzinfo=UTC)
-                reports.append(spend_watch.handler(scheduled_event(now), FakeLambdaContext("spend-watch")))
-                fetched_until = run_day
-                run_day += timedelta(days=1)
-            budget = _budget_alert()
-            idle = _idle_sweep(moto.endpoint)
-        _print(slack, reports, args.format, budget, idle)
+
+def run(args: argparse.Namespace) -> int:
+    world = DemoWorld()
+    try:
+        world.run_story()
+        _print(world.slack, world.reports, args.format, world.budget, world.idle)
+        if args.no_serve:
+            return 0
+        world.serve()
+        print(f"\nSlack-like channel page: {world.page_url}", file=sys.stderr)
+        print(f"Interactions endpoint:   {world.interactions_url or '(not running)'}", file=sys.stderr)
+        print("Press Ctrl-C to stop.", file=sys.stderr)
+        deadline = time.monotonic() + args.serve_seconds if args.serve_seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
     finally:
-        slack.stop()
-        moto.stop()
-    if not args.no_serve:
-        print(
-            "\n(the Slack-like page with working buttons arrives with the approvals capability; "
-            "this demo printed the conversation)",
-            file=sys.stderr,
-        )
+        world.stop()
     return 0
 
 

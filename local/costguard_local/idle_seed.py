@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 ACCOUNT = "123456789012"  # moto's default account
-NAB_DIR = Path(os.environ.get("COSTGUARD_NAB_DIR", Path(__file__).resolve().parents[3] / "shared/datasets/nab-dev"))
-AWS_SERIES = NAB_DIR / "realAWSCloudwatch"
+# The four NAB recordings used ship with the project (data/nab, MIT, with NAB's licence).
+AWS_SERIES = Path(os.environ.get("COSTGUARD_NAB_DIR", Path(__file__).resolve().parent / "data" / "nab"))
 
 # The recordings that give each twin its shape (5-minute CloudWatch samples over 14 days).
 IDLE_CPU = "ec2_cpu_utilization_c6585a.csv"  # flat, ~0.07 %, max 1.6 %
