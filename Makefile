@@ -8,7 +8,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export MOTO_EC2_LOAD_DEFAULT_AMIS := false
 
-.PHONY: setup demo test unit lint synth bench bench-idle clean
+.PHONY: setup demo test unit lint synth bench bench-idle cost bench-imports clean
 
 setup: $(STAMP)
 
@@ -22,12 +22,15 @@ demo: setup
 	$(VENV)/bin/costguard demo $(DEMO_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check infra functions local tests
-	$(VENV)/bin/ruff format --check infra functions local tests
+	$(VENV)/bin/ruff check infra functions local tests bench
+	$(VENV)/bin/ruff format --check infra functions local tests bench
 	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@# The whole suite ran the handlers: IAM sufficiency was checked against a complete record of their calls.
+	$(if $(PYTEST_ARGS),,$(PY) -c "import json, sys; d = json.load(open('build/iam-calls.json')); \
+		sys.exit(0 if d['complete'] and d['handlers'] else 'build/iam-calls.json: no complete record of AWS calls')")
 
 unit: setup
 	$(VENV)/bin/pytest tests/unit -q
@@ -43,6 +46,14 @@ bench: setup
 
 bench-idle: setup
 	$(PY) bench/idle/run.py $(BENCH_ARGS)
+
+# Monthly cost for one account from the synthesized template (fails at $1/month or more).
+cost: setup
+	$(PY) bench/cost.py $(COST_ARGS)
+
+# Each handler's cold-start import time in fresh interpreters (goal: <= 0.25 s each).
+bench-imports: setup
+	$(PY) bench/import_time.py $(BENCH_ARGS)
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

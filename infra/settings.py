@@ -47,6 +47,10 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 BundlingMode = Literal["pip", "stub"]
+OpsAlarms = Literal["off", "lean", "full"]
+OPS_ALARM_LEVELS = ("off", "lean", "full")
+HEARTBEAT_HOURS_RANGE = (2, 168)  # an alarm with 1-hour periods may look back at most 7 days
+_EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$")
 
 
 class SettingsError(ValueError):
@@ -233,6 +237,20 @@ class Settings:
     idle_thresholds: str = "{}"  # JSON {"rule": {"threshold": number}}, validated against the registry
     idle_excluded_accounts: tuple[str, ...] = ()
     idle_apply_tags: bool = True  # False: a dry run, and the role gets no tagging permission
+    # self-monitoring (infra/constructs/monitoring.py): alarms to an ops SNS topic
+    ops_alarms: OpsAlarms = "lean"  # lean: heartbeats + unwatched DLQs; full: + every function's errors/throttles
+    ops_email: str = ""  # "": no email subscription (subscribe to the OpsTopicArn output yourself)
+    ops_heartbeat_hours: int = 26  # alarm when a scheduled capability has not succeeded for this long
+    # approvals (infra/constructs/approvals.py): Slack buttons → Function URL → queue → remediation worker
+    approvals: bool = False  # opt-in: it deploys a public (Slack-signed) endpoint; set up the Slack app first
+    approvals_dry_run: bool = True  # the worker records what it would have done and changes nothing
+    approvers: str = "{}"  # JSON {"<action>" or "*": ["U0123ABCD", "S0123ABCD"]}, checked against the registry
+    approver_groups: tuple[str, ...] = ()  # Slack user-group ids approving every action
+    two_person_actions: tuple[str, ...] = ()  # actions that need two different approvers
+    slack_signing_secret_parameter: str = "/costguard/slack/signing-secret"
+    slack_team_id: str = ""  # "": any workspace whose request Slack signed with the secret
+    approvals_snooze_days: int = 7
+    approvals_auto_remediate_days: int = 0  # 0: off (the grace-period remediation is not implemented yet)
 
     KEYS = (
         "slack_channel_id",
@@ -261,6 +279,18 @@ class Settings:
         "idle_thresholds",
         "idle_excluded_accounts",
         "idle_apply_tags",
+        "ops_alarms",
+        "ops_email",
+        "ops_heartbeat_hours",
+        "approvals",
+        "approvals_dry_run",
+        "approvers",
+        "approver_groups",
+        "two_person_actions",
+        "slack_signing_secret_parameter",
+        "slack_team_id",
+        "approvals_snooze_days",
+        "approvals_auto_remediate_days",
     )
 
     @classmethod
@@ -294,7 +324,7 @@ class Settings:
         if bundling not in BUNDLING_MODES:
             raise _fail("bundling", "one of " + ", ".join(BUNDLING_MODES), bundling)
 
-        return cls(
+        settings = cls(
             slack_channel_id=channel,
             slack_token_parameter=parameter,
             spend_watch_schedule=_schedule(get("spend_watch_schedule"), "spend_watch_schedule"),
@@ -321,7 +351,11 @@ class Settings:
             bundling="stub" if bundling == "stub" else "pip",
             **_budget_alerts(get),
             **_idle_sweep(get),
+            **_ops(get),
+            **_approvals(get),
         )
+        _check_heartbeat(settings, get("ops_heartbeat_hours"))
+        return settings
 
     @property
     def uses_placeholder_channel(self) -> bool:
@@ -413,4 +447,108 @@ def _idle_sweep(get: Callable[[str], Any]) -> dict[str, Any]:
             "a comma-separated list of account ids",
         ),
         "idle_apply_tags": _boolean(get("idle_apply_tags"), "idle_apply_tags", True),
+    }
+
+
+def _ops(get: Callable[[str], Any]) -> dict[str, Any]:
+    """The self-monitoring keys of Settings (see infra/constructs/monitoring.py)."""
+    level = _text(get("ops_alarms"), "ops_alarms", "lean").lower()
+    if level not in OPS_ALARM_LEVELS:
+        raise _fail("ops_alarms", "one of " + ", ".join(OPS_ALARM_LEVELS), get("ops_alarms"))
+    email = _text(get("ops_email"), "ops_email", "")
+    if email and (len(email) > 254 or not _EMAIL_RE.match(email)):
+        raise _fail("ops_email", "empty or one email address such as ops@example.com", get("ops_email"))
+    lo, hi = HEARTBEAT_HOURS_RANGE
+    hours = _integer(
+        get("ops_heartbeat_hours"),
+        "ops_heartbeat_hours",
+        26,
+        allowed=f"a whole number of hours from {lo} to {hi}",
+        ok=lambda n: lo <= n <= hi,
+    )
+    return {
+        "ops_alarms": "off" if level == "off" else "full" if level == "full" else "lean",
+        "ops_email": email,
+        "ops_heartbeat_hours": hours,
+    }
+
+
+def schedule_gap_hours(expression: str) -> float | None:
+    """The longest time between two runs of a valid schedule, when it is plain: `rate(...)`, or a cron that runs
+    on every day of every month. None for anything else (weekdays only, some days of the month...)."""
+    rate = _RATE_RE.match(expression)
+    if rate:
+        per_unit = {"minute": 1 / 60, "hour": 1.0, "day": 24.0}[rate["unit"].rstrip("s")]
+        return int(rate["n"]) * per_unit
+    cron = _CRON_RE.match(expression)
+    if not cron:
+        return None
+    _minutes, hours, day_of_month, month, day_of_week, _year = cron["body"].split()
+    if {day_of_month, day_of_week} <= {"*", "?"} and month == "*":
+        return 24.0 if re.fullmatch(r"\d+", hours) else None if hours != "*" else 1.0
+    return None
+
+
+def _check_heartbeat(settings: Settings, raw: object) -> None:
+    """The heartbeat alarms must wait longer than the gap between two scheduled runs, or they cry wolf."""
+    if settings.ops_alarms == "off":
+        return
+    schedules = {"spend_watch_schedule": settings.spend_watch_schedule}
+    if settings.idle_sweep:
+        schedules["idle_sweep_schedule"] = settings.idle_sweep_schedule
+    for key, expression in schedules.items():
+        gap = schedule_gap_hours(expression)
+        if gap is not None and settings.ops_heartbeat_hours < gap + 1:
+            raise _fail(
+                "ops_heartbeat_hours",
+                f"at least one hour more than the longest gap between runs of {key} ({gap:g} hours)",
+                settings.ops_heartbeat_hours if raw is None else raw,
+            )
+
+
+def _approvals(get: Callable[[str], Any]) -> dict[str, Any]:
+    """The approvals keys of Settings; approvers and actions are checked against the action registry."""
+    from costguard.approvals.actions import REGISTRY
+    from costguard.approvals.authz import ApproverPolicy, PolicyError
+
+    raw = get("approvers")
+    approvers: object = {} if raw is None or raw == "" else raw
+    if isinstance(approvers, str):
+        try:
+            approvers = json.loads(approvers)
+        except json.JSONDecodeError:
+            raise _fail(
+                "approvers", 'a JSON object such as {"*": ["U0123ABCD"], "release-eip": ["S0123ABCD"]}', raw
+            ) from None
+    groups = _names(get("approver_groups"), "approver_groups", re.compile(r"^S[A-Z0-9]{2,20}$"), "Slack user-group ids")
+    two = _names(get("two_person_actions"), "two_person_actions", re.compile(r"^[a-z-]+$"), "action ids")
+    try:
+        ApproverPolicy.parse(json.dumps(approvers), ",".join(groups), ",".join(two), REGISTRY)
+    except PolicyError as error:
+        raise SettingsError(f"costguard: context 'approvers'/'approver_groups'/'two_person_actions': {error}") from None
+    secret = _text(
+        get("slack_signing_secret_parameter"), "slack_signing_secret_parameter", "/costguard/slack/signing-secret"
+    )
+    if not _PARAMETER_RE.match(secret) or secret.lstrip("/").lower().startswith(("aws", "ssm")):
+        raise _fail(
+            "slack_signing_secret_parameter", "an SSM parameter name such as /costguard/slack/signing-secret", secret
+        )
+    team = _text(get("slack_team_id"), "slack_team_id", "")
+    if team and not re.match(r"^[TE][A-Z0-9]{2,20}$", team):
+        raise _fail("slack_team_id", "empty or a Slack team id such as T0123ABCD", team)
+    auto = _integer(
+        get("approvals_auto_remediate_days"), "approvals_auto_remediate_days", 0, allowed="0 (off)", ok=lambda n: n == 0
+    )
+    return {
+        "approvals": _boolean(get("approvals"), "approvals", False),
+        "approvals_dry_run": _boolean(get("approvals_dry_run"), "approvals_dry_run", True),
+        "approvers": json.dumps(approvers, sort_keys=True),
+        "approver_groups": groups,
+        "two_person_actions": two,
+        "slack_signing_secret_parameter": secret,
+        "slack_team_id": team,
+        "approvals_snooze_days": _integer(
+            get("approvals_snooze_days"), "approvals_snooze_days", 7, allowed="1 to 90 days", ok=lambda n: 1 <= n <= 90
+        ),
+        "approvals_auto_remediate_days": auto,
     }

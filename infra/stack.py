@@ -7,8 +7,10 @@ from typing import Any
 from aws_cdk import Annotations, CfnOutput, Stack, Tags
 from constructs import Construct
 
+from infra.constructs.approvals import Approvals
 from infra.constructs.budget_alerts import BudgetAlerts
 from infra.constructs.idle_sweep import IdleSweep
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.spend_watch import SpendWatch
 from infra.constructs.state import StateTable
 from infra.settings import Settings
@@ -36,6 +38,13 @@ class CostguardStack(Stack):
         self.idle_sweep = (
             IdleSweep(self, "IdleSweep", settings=settings, table=self.state.table) if settings.idle_sweep else None
         )
+        self.approvals = (
+            Approvals(self, "Approvals", settings=settings, table=self.state.table) if settings.approvals else None
+        )
+        if self.approvals is not None and self.idle_sweep is not None:
+            self.idle_sweep.function.add_environment("APPROVAL_BUTTONS", "true")
+        # Last: it discovers and watches every function and dead-letter queue composed above.
+        self.monitoring = Monitoring(self, "Monitoring", settings=settings) if settings.ops_alarms != "off" else None
 
         Tags.of(self).add("app", "costguard")
 
@@ -61,3 +70,18 @@ class CostguardStack(Stack):
         if self.idle_sweep is not None:
             CfnOutput(self, "IdleSweepFunctionName", value=self.idle_sweep.function.function_name)
             CfnOutput(self, "IdleSweepDeadLetterQueueUrl", value=self.idle_sweep.dead_letter_queue.queue_url)
+        if self.approvals is not None:
+            CfnOutput(
+                self,
+                "SlackInteractivityUrl",
+                value=self.approvals.interactivity_url,
+                description="Slack app > Interactivity & Shortcuts > Request URL",
+            )
+            CfnOutput(self, "ApprovalsDeadLetterQueueUrl", value=self.approvals.dead_letter_queue.queue_url)
+        if self.monitoring is not None:
+            CfnOutput(
+                self,
+                "OpsTopicArn",
+                value=self.monitoring.topic.topic_arn,
+                description="costguard's own alarms publish here: subscribe email, chat or paging",
+            )

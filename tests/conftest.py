@@ -16,6 +16,9 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "costguard")
 os.environ.setdefault("POWERTOOLS_TRACER_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 
+# Records every AWS call each handler makes (tests/infra/test_iam_sufficiency.py checks them against IAM).
+pytest_plugins = ["tests.iam_recorder"]
+
 SLACK_TOKEN = "xoxb-costguard-test"
 CHANNEL = "C0COSTGUARD"
 

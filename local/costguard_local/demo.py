@@ -63,6 +63,18 @@ class DemoWorld:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
+        # Approvals: the digest gets buttons; alice and carol may approve, bob may not. Not a dry run here,
+        # so a click really remediates in moto.
+        self.env.update(
+            {
+                "APPROVAL_BUTTONS": "true",
+                "APPROVERS": json.dumps({"*": [u for u in DEMO_USERS if u != "U0BOB"]}),
+                "TWO_PERSON_ACTIONS": "release-eip",
+                "SLACK_RESPONSE_URL_PREFIX": self.slack.url,
+                "DRY_RUN": "false",
+                "WAITER_DELAY_SECONDS": "1",
+            }
+        )
         self.reports: list[dict[str, Any]] = []
         self.budget: dict[str, Any] = {}
         self.idle: dict[str, Any] = {}
@@ -83,24 +95,61 @@ class DemoWorld:
     def run_story(self) -> None:
         from costguard_local.standins.aws import create_state_table, patched_env
 
-        with patched_env(self.env):
-            create_state_table(self.moto.client("dynamodb"), DEMO_TABLE)
-            self.moto.client("ssm").put_parameter(
-                Name="/costguard/slack/bot-token", Value=DEMO_TOKEN, Type="SecureString", Overwrite=True
-            )
-            self.reports = _spend_watch_days(self.moto.endpoint)
-            self.budget = _budget_alert()
-            self.idle = _idle_sweep(self.moto.endpoint)
+        # The handlers read their settings from the environment, also later while serving: keep it set
+        # for the world's lifetime.
+        env = patched_env(self.env)
+        env.__enter__()
+        self._stoppers.append(lambda: env.__exit__(None, None, None))
+        _clear_handler_caches()
+        create_state_table(self.moto.client("dynamodb"), DEMO_TABLE)
+        ssm = self.moto.client("ssm")
+        ssm.put_parameter(Name="/costguard/slack/bot-token", Value=DEMO_TOKEN, Type="SecureString", Overwrite=True)
+        ssm.put_parameter(
+            Name="/costguard/slack/signing-secret", Value=DEMO_SIGNING_SECRET, Type="SecureString", Overwrite=True
+        )
+        queue_url = self.moto.client("sqs").create_queue(QueueName="costguard-approvals")["QueueUrl"]
+        os.environ["APPROVALS_QUEUE_URL"] = queue_url
+        self.reports = _spend_watch_days(self.moto.endpoint)
+        self.budget = _budget_alert()
+        self.idle = _idle_sweep(self.moto.endpoint)
 
     def serve(self) -> None:
-        """The Slack-like page; buttons are live once an interactions endpoint runs."""
+        """The interactions endpoint (the Lambda handler behind a Function-URL-shaped adapter), the worker
+        draining the queue in the background, and the Slack-like page whose buttons send signed requests."""
+        from costguard.handlers import interactions, remediation_worker
+
+        from costguard_local.standins.function_url import FunctionUrlServer
+        from costguard_local.standins.sqs_worker import SqsWorker
         from costguard_local.web.server import ChannelPage
 
+        endpoint = FunctionUrlServer(interactions.handler).start()
+        self._stoppers.insert(0, endpoint.stop)
+        self.interactions_url = endpoint.url + "slack/actions"
+        worker = SqsWorker(
+            self.moto.client("sqs"), os.environ["APPROVALS_QUEUE_URL"], remediation_worker.handler
+        ).start()
+        self._stoppers.insert(0, worker.stop)
         page = ChannelPage(
             self.slack, DEMO_CHANNEL, interactions_url=self.interactions_url, users=dict(DEMO_USERS)
         ).start()
         self._stoppers.insert(0, page.stop)
         self.page_url = page.url
+
+
+def _clear_handler_caches() -> None:
+    """Handlers cache settings per cold start; the demo changes the environment, so start cold."""
+    from costguard.handlers import budget_alerts, idle_sweep, interactions, remediation_worker, spend_watch
+
+    for cached in (
+        spend_watch._settings,
+        budget_alerts._settings,
+        idle_sweep._settings,
+        interactions._settings,
+        interactions._directory,
+        interactions._intake,
+        remediation_worker._settings,
+    ):
+        cached.cache_clear()
 
 
 def _spend_watch_days(endpoint: str) -> list[dict[str, Any]]:

@@ -29,6 +29,9 @@ SPEND_WATCH_ACKNOWLEDGEMENTS = {
     ),
     ("SpendWatchScheduleDeadLetterQueue", "AwsSolutions-SQS3"),
     ("SpendWatchScheduleDeadLetterQueuePolicy", "AwsSolutions-SQS3"),  # a child of the queue
+    # The stack always watches itself (ops_alarms=lean by default): the ops topic has no KMS key ($1/month).
+    ("MonitoringOpsTopic", "AwsSolutions-SNS2"),
+    ("MonitoringOpsTopicPolicy", "AwsSolutions-SNS2"),  # a child of the topic
 }
 BUDGET_ALERTS_ACKNOWLEDGEMENTS = {
     ("BudgetAlertsHandlerFunction", "AwsSolutions-L1"),

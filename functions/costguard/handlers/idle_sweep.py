@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from costguard.approvals.settings import buttons_enabled
 from costguard.idle.settings import IdleSweepSettings
 
 logger = Logger()
@@ -65,7 +66,17 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     )
     for region, why in report.skipped.items():
         logger.warning("region skipped", extra={"region": region, "reason": why})
-    messages = digest_messages(decision, event.time, skipped=report.skipped, dry_run=report.dry_run)
+    buttons = None
+    if buttons_enabled():  # approvals deployed: buttons per finding; snoozed findings stay out of the digest
+        from costguard.approvals.buttons import finding_buttons
+        from costguard.approvals.store import DynamoApprovalStore
+
+        snoozed = DynamoApprovalStore(client=aws_client("dynamodb"), table=settings.table).snoozed(
+            account, event.time.isoformat()
+        )
+        decision.findings = [f for f in decision.findings if f.id not in snoozed]
+        buttons = finding_buttons
+    messages = digest_messages(decision, event.time, skipped=report.skipped, dry_run=report.dry_run, actions=buttons)
     if messages:
         notifier = SlackNotifier(
             make_slack_client(_slack_token(settings.token_parameter), base_url=settings.slack_api_url)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -53,6 +55,24 @@ def _truncate(text: str, limit: int) -> str:
 
 def _render(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
+
+
+def button(
+    action_id: str, text: str, value: str, *, style: str | None = None, confirm: tuple[str, str] | None = None
+) -> ButtonElement:
+    """An action button; `value` carries only an opaque id. `confirm` = (title, question) asks before sending."""
+    dialog = None
+    if confirm is not None:
+        dialog = ConfirmObject(
+            title=_truncate(confirm[0], 100), text=_truncate(confirm[1], 300), confirm="Yes", deny="Cancel"
+        )
+    return ButtonElement(text=_truncate(text, 75), action_id=action_id, value=value, style=style, confirm=dialog)
+
+
+def status_context(block_id: str, text: str) -> dict[str, Any]:
+    """A one-line context block, e.g. the outcome that replaces a finding's buttons in place."""
+    block = ContextBlock(block_id=block_id, elements=[MarkdownTextObject(text=_truncate(text, SECTION_TEXT_LIMIT))])
+    return block.to_dict()
 
 
 def spend_alert(x: Explanation, actions: Sequence[InteractiveElement] = ()) -> Message:
