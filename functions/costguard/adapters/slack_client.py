@@ -13,6 +13,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 TIMEOUT_SECONDS = 10
 
 
+def secure_parameter(name: str) -> str:
+    """A SecureString (the bot token, the signing secret) via Powertools Parameters: decrypted, cached for
+    5 minutes across warm invocations, never logged."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_parameter(name, decrypt=True, max_age=300))
+
+
 def make_slack_client(token: str, *, base_url: str | None = None, max_retries: int = 3) -> WebClient:
     """A WebClient that retries 429 (after Retry-After), 500/503 and dropped connections `max_retries` times.
 

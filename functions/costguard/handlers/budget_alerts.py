@@ -28,13 +28,6 @@ def _settings() -> BudgetAlertsSettings:
     return BudgetAlertsSettings.from_env()
 
 
-def _slack_token(parameter: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached for 5 minutes across warm invocations; the value is never logged.
-    return str(parameters.get_parameter(parameter, decrypt=True, max_age=300))
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
@@ -48,7 +41,7 @@ def handler(event: BudgetAlertsEvent, context: LambdaContext) -> dict[str, Any]:
 
     from costguard.adapters.aws import aws_client
     from costguard.adapters.cost_explorer import CostExplorer
-    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.adapters.slack_notifier import SlackNotifier
     from costguard.adapters.state_store import DynamoSpendStore
     from costguard.budgets.service import deliver_notice
@@ -65,7 +58,7 @@ def handler(event: BudgetAlertsEvent, context: LambdaContext) -> dict[str, Any]:
     dynamodb = aws_client("dynamodb")
     store = DynamoSpendStore(client=dynamodb, table=settings.table)
     notifier = SlackNotifier(
-        make_slack_client(_slack_token(settings.spend.token_parameter), base_url=settings.spend.slack_api_url)
+        make_slack_client(secure_parameter(settings.spend.token_parameter), base_url=settings.spend.slack_api_url)
     )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.table,

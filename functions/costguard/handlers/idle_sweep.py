@@ -24,20 +24,13 @@ def _settings() -> IdleSweepSettings:
     return IdleSweepSettings.from_env()
 
 
-def _slack_token(parameter: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached for 5 minutes across warm invocations; the value is never logged.
-    return str(parameters.get_parameter(parameter, decrypt=True, max_age=300))
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     from costguard.adapters.aws import aws_client
-    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.adapters.slack_notifier import SlackNotifier
     from costguard.idle.inventory import ClientFactory
     from costguard.idle.rules import build_rules
@@ -79,7 +72,7 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     messages = digest_messages(decision, event.time, skipped=report.skipped, dry_run=report.dry_run, actions=buttons)
     if messages:
         notifier = SlackNotifier(
-            make_slack_client(_slack_token(settings.token_parameter), base_url=settings.slack_api_url)
+            make_slack_client(secure_parameter(settings.token_parameter), base_url=settings.slack_api_url)
         )
         report.posted = post_digest(
             messages, store=store, notifier=notifier, channel=settings.channel, account=account, now=event.time

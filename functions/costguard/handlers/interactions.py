@@ -38,21 +38,16 @@ def _settings() -> InteractionSettings:
     return InteractionSettings.from_env()
 
 
-def _parameter(name: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached for 5 minutes across warm invocations; the value is never logged.
-    return str(parameters.get_parameter(name, decrypt=True, max_age=300))
-
-
 @cache
 def _directory() -> Any:
-    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.approvals.authz import GroupDirectory
 
     settings = _settings()
     # One retry at most: the endpoint has 3 seconds; the member list is then cached for 5 minutes.
-    client = make_slack_client(_parameter(settings.token_parameter), base_url=settings.slack_api_url, max_retries=1)
+    client = make_slack_client(
+        secure_parameter(settings.token_parameter), base_url=settings.slack_api_url, max_retries=1
+    )
     return GroupDirectory(client)
 
 
@@ -64,13 +59,14 @@ def _members(group: str) -> Collection[str]:
 @cache  # clients are built once per container (and account), not per click
 def _intake(account: str) -> Intake:
     from costguard.adapters.aws import aws_client
+    from costguard.adapters.slack_client import secure_parameter
     from costguard.approvals.adapters import SqsQueue, WebhookResponder
     from costguard.approvals.store import DynamoApprovalStore
 
     settings = _settings()
     return Intake(
         settings=settings,
-        secret=lambda: _parameter(settings.signing_secret_parameter),
+        secret=lambda: secure_parameter(settings.signing_secret_parameter),
         store=DynamoApprovalStore(client=aws_client("dynamodb", max_attempts=2), table=settings.table),
         queue=SqsQueue(client=aws_client("sqs", max_attempts=2), url=settings.queue_url),
         members=_members,

@@ -32,13 +32,6 @@ def _settings() -> WorkerSettings:
     return WorkerSettings.from_env()
 
 
-def _slack_token(parameter: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached for 5 minutes across warm invocations; the value is never logged.
-    return str(parameters.get_parameter(parameter, decrypt=True, max_age=300))
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
@@ -50,7 +43,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
 
     from costguard.adapters.aws import aws_client
-    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.approvals.adapters import SlackMessages
     from costguard.approvals.execute import Worker
     from costguard.approvals.model import Job
@@ -64,7 +57,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store=DynamoApprovalStore(client=dynamodb, table=settings.table),
         clients=ClientFactory(),
         messages=SlackMessages(
-            make_slack_client(_slack_token(settings.token_parameter), base_url=settings.slack_api_url)
+            make_slack_client(secure_parameter(settings.token_parameter), base_url=settings.slack_api_url)
         ),
     )
     persistence = DynamoDBPersistenceLayer(

@@ -23,13 +23,6 @@ def _settings() -> SpendWatchSettings:
     return SpendWatchSettings.from_env()
 
 
-def _slack_token(parameter: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached for 5 minutes across warm invocations; the value is never logged.
-    return str(parameters.get_parameter(parameter, decrypt=True, max_age=300))
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
@@ -37,7 +30,7 @@ def _slack_token(parameter: str) -> str:
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     from costguard.adapters.aws import aws_client
     from costguard.adapters.cost_explorer import CostExplorer
-    from costguard.adapters.slack_client import make_slack_client
+    from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.adapters.slack_notifier import SlackNotifier
     from costguard.adapters.state_store import DynamoSpendStore
     from costguard.spend.service import run_spend_watch
@@ -51,7 +44,9 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
         exclude_record_types=settings.exclude_record_types,
     )
     store = DynamoSpendStore(client=aws_client("dynamodb"), table=settings.table)
-    notifier = SlackNotifier(make_slack_client(_slack_token(settings.token_parameter), base_url=settings.slack_api_url))
+    notifier = SlackNotifier(
+        make_slack_client(secure_parameter(settings.token_parameter), base_url=settings.slack_api_url)
+    )
     logger.append_keys(schedule_time=event.time.isoformat())
     try:
         report = run_spend_watch(event.time, settings=settings, ce=ce, store=store, notifier=notifier)
