@@ -25,7 +25,12 @@ _LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S.*)$")
 
 
 def handler_modules(directory: Path = HANDLERS) -> list[str]:
-    return sorted(f"costguard.handlers.{p.stem}" for p in directory.glob("*.py") if p.stem != "__init__")
+    # Entry points only: a module that defines `def handler(` (helpers such as tracing.py are not Lambdas).
+    return sorted(
+        f"costguard.handlers.{p.stem}"
+        for p in directory.glob("*.py")
+        if p.stem != "__init__" and "\ndef handler(" in p.read_text()
+    )
 
 
 def cumulative_seconds(stderr: str, module: str) -> float:

@@ -250,7 +250,8 @@ class Settings:
     slack_signing_secret_parameter: str = "/costguard/slack/signing-secret"
     slack_team_id: str = ""  # "": any workspace whose request Slack signed with the secret
     approvals_snooze_days: int = 7
-    approvals_auto_remediate_days: int = 0  # 0: off (the grace-period remediation is not implemented yet)
+    approvals_mute_days: int = 30  # Mute on a spend alert: no new alerts for that series for this long
+    approvals_auto_remediate_days: int = 0  # 0: off; N: idle N days, announced on day N-1, remediated on day N
 
     KEYS = (
         "slack_channel_id",
@@ -290,6 +291,7 @@ class Settings:
         "slack_signing_secret_parameter",
         "slack_team_id",
         "approvals_snooze_days",
+        "approvals_mute_days",
         "approvals_auto_remediate_days",
     )
 
@@ -508,8 +510,8 @@ def _check_heartbeat(settings: Settings, raw: object) -> None:
 
 def _approvals(get: Callable[[str], Any]) -> dict[str, Any]:
     """The approvals keys of Settings; approvers and actions are checked against the action registry."""
-    from costguard.approvals.actions import REGISTRY
     from costguard.approvals.authz import ApproverPolicy, PolicyError
+    from costguard.approvals.settings import KNOWN_ACTIONS
 
     raw = get("approvers")
     approvers: object = {} if raw is None or raw == "" else raw
@@ -523,7 +525,7 @@ def _approvals(get: Callable[[str], Any]) -> dict[str, Any]:
     groups = _names(get("approver_groups"), "approver_groups", re.compile(r"^S[A-Z0-9]{2,20}$"), "Slack user-group ids")
     two = _names(get("two_person_actions"), "two_person_actions", re.compile(r"^[a-z-]+$"), "action ids")
     try:
-        ApproverPolicy.parse(json.dumps(approvers), ",".join(groups), ",".join(two), REGISTRY)
+        ApproverPolicy.parse(json.dumps(approvers), ",".join(groups), ",".join(two), KNOWN_ACTIONS)
     except PolicyError as error:
         raise SettingsError(f"costguard: context 'approvers'/'approver_groups'/'two_person_actions': {error}") from None
     secret = _text(
@@ -537,10 +539,17 @@ def _approvals(get: Callable[[str], Any]) -> dict[str, Any]:
     if team and not re.match(r"^[TE][A-Z0-9]{2,20}$", team):
         raise _fail("slack_team_id", "empty or a Slack team id such as T0123ABCD", team)
     auto = _integer(
-        get("approvals_auto_remediate_days"), "approvals_auto_remediate_days", 0, allowed="0 (off)", ok=lambda n: n == 0
+        get("approvals_auto_remediate_days"),
+        "approvals_auto_remediate_days",
+        0,
+        allowed="0 (off) or 1 to 90 days",
+        ok=lambda n: 0 <= n <= 90,
     )
+    enabled = _boolean(get("approvals"), "approvals", False)
+    if auto and not enabled:
+        raise _fail("approvals_auto_remediate_days", "0 unless approvals is true (it queues through approvals)", auto)
     return {
-        "approvals": _boolean(get("approvals"), "approvals", False),
+        "approvals": enabled,
         "approvals_dry_run": _boolean(get("approvals_dry_run"), "approvals_dry_run", True),
         "approvers": json.dumps(approvers, sort_keys=True),
         "approver_groups": groups,
@@ -549,6 +558,9 @@ def _approvals(get: Callable[[str], Any]) -> dict[str, Any]:
         "slack_team_id": team,
         "approvals_snooze_days": _integer(
             get("approvals_snooze_days"), "approvals_snooze_days", 7, allowed="1 to 90 days", ok=lambda n: 1 <= n <= 90
+        ),
+        "approvals_mute_days": _integer(
+            get("approvals_mute_days"), "approvals_mute_days", 30, allowed="1 to 365 days", ok=lambda n: 1 <= n <= 365
         ),
         "approvals_auto_remediate_days": auto,
     }

@@ -41,8 +41,12 @@ class CostguardStack(Stack):
         self.approvals = (
             Approvals(self, "Approvals", settings=settings, table=self.state.table) if settings.approvals else None
         )
+        if self.approvals is not None:
+            self.spend_watch.function.add_environment("APPROVAL_BUTTONS", "true")  # Acknowledge / Mute
         if self.approvals is not None and self.idle_sweep is not None:
             self.idle_sweep.function.add_environment("APPROVAL_BUTTONS", "true")
+            if settings.approvals_auto_remediate_days:
+                self.approvals.allow_grace_period(self.idle_sweep.handler, settings.approvals_auto_remediate_days)
         # Last: it discovers and watches every function and dead-letter queue composed above.
         self.monitoring = Monitoring(self, "Monitoring", settings=settings) if settings.ops_alarms != "off" else None
 

@@ -108,6 +108,7 @@ class Approvals(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
+        self.two_person_actions = settings.two_person_actions
         approver_env = {
             "APPROVERS": settings.approvers,
             "APPROVER_GROUPS": ",".join(settings.approver_groups),
@@ -157,7 +158,11 @@ class Approvals(Construct):
             handler=WORKER_HANDLER,
             description="Remediation worker: claim, re-check, act (or dry-run), audit, update Slack",
             timeout=WORKER_TIMEOUT,
-            environment={**common, "SNOOZE_DAYS": str(settings.approvals_snooze_days)},
+            environment={
+                **common,
+                "SNOOZE_DAYS": str(settings.approvals_snooze_days),
+                "MUTE_DAYS": str(settings.approvals_mute_days),
+            },
         )
         table.grant_read_write_data(self.worker.role)
         self.worker.function.add_event_source(
@@ -263,6 +268,16 @@ class Approvals(Construct):
             resource=resource,
             resource_name="*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME if sep == ":" else ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    def allow_grace_period(self, sweep: CostguardFunction, days: int) -> None:
+        """The idle sweep queues grace-period remediations: SendMessage on this queue only (SQS-managed
+        encryption: no KMS grant needed)."""
+        sweep.function.add_environment("AUTO_REMEDIATE_DAYS", str(days))
+        sweep.function.add_environment("APPROVALS_QUEUE_URL", self.queue.queue_url)
+        sweep.function.add_environment("TWO_PERSON_ACTIONS", ",".join(self.two_person_actions))
+        sweep.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
         )
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from costguard.approvals.model import action_id
 from costguard.approvals.store import DynamoApprovalStore
-from costguard.handlers import idle_sweep, interactions, remediation_worker
+from costguard.handlers import idle_sweep, interactions, remediation_worker, spend_watch
 from costguard.idle.model import finding_id
 from costguard_local.idle_seed import ACCOUNT, IdleSeeder
 from costguard_local.lambda_runtime import FakeLambdaContext, scheduled_event
@@ -104,6 +104,8 @@ def configure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     idle_sweep._settings.cache_clear()
+    idle_sweep._grace.cache_clear()
+    spend_watch._settings.cache_clear()
     interactions._settings.cache_clear()
     interactions._directory.cache_clear()
     interactions._intake.cache_clear()

@@ -196,3 +196,46 @@ def test_cdk_nag_passes_and_every_approvals_acknowledgement_is_expected(on: Synt
 def test_bad_approvals_context_fails_with_the_key_named(context: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_context(context)
+
+
+SWEEP = "costguard.handlers.idle_sweep.handler"
+SPEND = "costguard.handlers.spend_watch.handler"
+
+
+def test_spend_alerts_get_buttons_and_the_worker_its_mute_days(on: Synth) -> None:
+    _, spend = function(on, SPEND)
+    assert spend["Properties"]["Environment"]["Variables"]["APPROVAL_BUTTONS"] == "true"
+    _, worker = function(on, WORKER)
+    assert worker["Properties"]["Environment"]["Variables"]["MUTE_DAYS"] == "30"
+
+
+def test_the_grace_period_lets_the_sweep_send_to_the_approvals_queue_only_when_on(on: Synth, synth: SynthFn) -> None:
+    def sends(s: Synth) -> list[dict[str, Any]]:
+        _, sweep = function(s, SWEEP)
+        return [st for st in role_statements(s, role_of(sweep)) if any(a.startswith("sqs:") for a in actions(st))]
+
+    _, sweep = function(on, SWEEP)
+    assert "AUTO_REMEDIATE_DAYS" not in sweep["Properties"]["Environment"]["Variables"]
+    assert sends(on) == []
+    graced = synth(**ON, approvals_auto_remediate_days="3", two_person_actions="release-eip")
+    _, sweep = function(graced, SWEEP)
+    env = sweep["Properties"]["Environment"]["Variables"]
+    assert env["AUTO_REMEDIATE_DAYS"] == "3" and env["TWO_PERSON_ACTIONS"] == "release-eip"
+    queue_id, _ = only({k: v for k, v in graced.resources("AWS::SQS::Queue").items() if k.startswith("ApprovalsQueue")})
+    [statement] = sends(graced)
+    assert actions(statement) == ["sqs:SendMessage"]
+    assert resources(statement) == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert env["APPROVALS_QUEUE_URL"] == {"Ref": queue_id}
+
+
+@pytest.mark.parametrize(("days", "ok"), [("0", True), ("1", True), ("90", True), ("91", False), ("-1", False)])
+def test_auto_remediate_days_accepts_0_or_1_to_90_with_approvals(days: str, ok: bool) -> None:
+    if ok:
+        assert Settings.from_context({"approvals": "true", "approvals_auto_remediate_days": days})
+    else:
+        with pytest.raises(SettingsError, match="approvals_auto_remediate_days"):
+            Settings.from_context({"approvals": "true", "approvals_auto_remediate_days": days})
+    with pytest.raises(SettingsError, match="unless approvals is true"):
+        Settings.from_context({"approvals_auto_remediate_days": "3"})
+    with pytest.raises(SettingsError, match="approvals_mute_days"):
+        Settings.from_context({"approvals_mute_days": "0"})

@@ -181,7 +181,7 @@ def unguarded_destructive(template: Template) -> list[str]:
 
 
 # Every capability on (approvals is opt-in): each recorded handler must be deployable with its grants.
-EVERYTHING = {"approvals": "true"}
+EVERYTHING = {"approvals": "true", "approvals_auto_remediate_days": "2"}
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ class OutboxItem:
     series: str
     action: str
     payload: dict[str, Any]
+    alert: str = ""  # an open alert with approval buttons: its opaque id (recorded with channel and ts once posted)
 
 
 class SpendStore(Protocol):
@@ -34,6 +35,8 @@ class SpendStore(Protocol):
     def outbox(self, scope: str) -> list[OutboxItem]: ...
     def put_outbox(self, scope: str, items: Iterable[OutboxItem]) -> None: ...
     def delete_outbox(self, scope: str, key: str) -> None: ...
+    def put_alert(self, alert: str, record: dict[str, Any], expires_at: int) -> None: ...
+    def mutes(self, scope: str, now: str) -> dict[str, str]: ...
 
 
 def _cost_day_to_json(day: CostDay) -> str:
@@ -87,6 +90,17 @@ class MemorySpendStore:
 
     def delete_outbox(self, scope: str, key: str) -> None:
         self.items.pop((f"OUTBOX#{scope}", key), None)
+
+    def put_alert(self, alert: str, record: dict[str, Any], expires_at: int) -> None:
+        self.items[(f"SPENDALERT#{alert}", "-")] = json.dumps(record, sort_keys=True)
+
+    def put_mute(self, scope: str, series: str, record: dict[str, Any]) -> None:
+        self.items[(f"MUTE#{scope}", series)] = json.dumps(record, sort_keys=True)
+
+    def mutes(self, scope: str, now: str) -> dict[str, str]:
+        """Muted series -> until (ISO), only mutes still in force at `now`."""
+        found = {s: str(json.loads(v)["until"]) for s, v in self._range(f"MUTE#{scope}")}
+        return {s: until for s, until in found.items() if until > now}
 
 
 @dataclass
@@ -149,3 +163,19 @@ class DynamoSpendStore:
 
     def delete_outbox(self, scope: str, key: str) -> None:
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": f"OUTBOX#{scope}"}, "sk": {"S": key}})
+
+    def put_alert(self, alert: str, record: dict[str, Any], expires_at: int) -> None:
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"SPENDALERT#{alert}"},
+                "sk": {"S": "-"},
+                "data": {"S": json.dumps(record, sort_keys=True)},
+                "expires_at": {"N": str(expires_at)},
+            },
+        )
+
+    def mutes(self, scope: str, now: str) -> dict[str, str]:
+        """Muted series -> until (ISO), only mutes still in force at `now` (TTL deletes lazily)."""
+        found = {s: str(json.loads(v)["until"]) for s, v in self._query(f"MUTE#{scope}")}
+        return {s: until for s, until in found.items() if until > now}

@@ -9,6 +9,7 @@ carries `costguard:keep`: the same line the worker's IAM policy draws with `aws:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -325,11 +326,14 @@ def _waiter_config(ctx: RunContext) -> dict[str, int]:
     return {"Delay": ctx.waiter_delay, "MaxAttempts": ctx.waiter_attempts}
 
 
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")  # characters every service accepts in a tag value (RDS is strictest)
+
+
 def _creation_tags(f: FindingRef, ctx: RunContext) -> list[dict[str, str]]:
     return [
         {"Key": TAG_REMEDIATION, "Value": f.id},
         {"Key": TAG_SOURCE, "Value": f.name if f.resource_id.startswith("arn:") else f.resource_id},
-        {"Key": TAG_APPROVED_BY, "Value": " ".join(ctx.approvers)[:256]},
+        {"Key": TAG_APPROVED_BY, "Value": _TAG_UNSAFE.sub("", " ".join(ctx.approvers))[:256]},
         {"Key": "Name", "Value": f"costguard backup of {f.name or f.resource_id}"[:256]},
     ]
 

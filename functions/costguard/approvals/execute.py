@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from costguard.approvals.actions import REGISTRY, Action, Check, FindingRef, RunContext, observe
+from costguard.approvals.authz import USER_RE
 from costguard.approvals.intake import OPEN, claim_key
 from costguard.approvals.model import Job
 from costguard.approvals.settings import WorkerSettings
+from costguard.approvals.spend import ACKNOWLEDGE, SPEND_ACTIONS, is_spend_alert, mute_until, status_text
 from costguard.approvals.store import DRY_RUN, EXECUTED, FAILED, REFUSED, ApprovalStore
 from costguard.idle.inventory import ClientFactory
 from costguard.slack import blocks
@@ -32,7 +34,8 @@ class Messages(Protocol):
 
 
 def _who(users: tuple[str, ...]) -> str:
-    return ", ".join(f"<@{u}>" for u in users) or "nobody"
+    """Slack mentions for user ids; anything else (the grace period's automatic approval) as it is."""
+    return ", ".join(f"<@{u}>" if USER_RE.match(u) else u for u in users) or "nobody"
 
 
 def with_status(
@@ -64,12 +67,66 @@ class Worker:
     messages: Messages
 
     def run(self, job: Job, now: datetime) -> dict[str, Any]:
+        if is_spend_alert(job.subject):
+            return self._spend_alert(job, now)
         action = REGISTRY.get(job.action)
         if action is None:  # the intake checked; a message from an older or newer version
             return {"job": job.job_id, "result": "unknown action"}
         if job.kind == "progress":
             return self._progress(job, action, now)
         return self._execute(job, action, now)
+
+    # -- Acknowledge / Mute on a spend alert ----------------------------------------------------------
+    def _spend_alert(self, job: Job, now: datetime) -> dict[str, Any]:
+        spend = SPEND_ACTIONS.get(job.action)
+        if spend is None:
+            return {"job": job.job_id, "result": "unknown action"}
+        at = now.isoformat()
+        user = job.approvers[0] if job.approvers else ""
+        row: dict[str, Any] = {
+            "at": at,
+            "subject": job.subject,
+            "action": spend.id,
+            "by": user,
+            "approvers": list(job.approvers),
+            "job_id": job.job_id,
+            "requested_at": job.requested_at,
+        }
+        alert = self.store.spend_alert(job.subject)
+        if alert is None:
+            self.store.audit(job.subject, {**row, "decision": "refused", "reason": "alert no longer known"})
+            return {"job": job.job_id, "result": REFUSED}
+        series = str(alert.get("series", ""))
+        row |= {"series": series, "day": alert.get("day")}
+        if spend is ACKNOWLEDGE:
+            changes = {"acknowledged_by": user, "acknowledged_at": at}
+            outcome = f"acknowledged by {user}"
+            reply = f":eyes: <@{user}> acknowledged this alert."
+        else:
+            until = mute_until(now, self.settings.mute_days)
+            changes = {"muted_until": until.isoformat(), "muted_by": user}
+            self.store.mute(
+                str(alert["scope"]),
+                series,
+                {"until": until.isoformat(), "by": user, "alert": job.subject, "at": at},
+                int((until + timedelta(days=1)).timestamp()),
+            )
+            outcome = f"muted until {until.date().isoformat()} by {user}"
+            reply = (
+                f":mute: <@{user}> muted *{series}* for {self.settings.mute_days} days: costguard posts no new "
+                f"alerts for it until {until.date().isoformat()}. Its baseline keeps learning meanwhile."
+            )
+        self.store.update_spend_alert(job.subject, changes)
+        self.store.audit(job.subject, {**row, "decision": "approved", "result": EXECUTED, "outcome": outcome})
+        record = {**alert, **changes}
+        found = self.messages.get(job.channel, job.message_ts)
+        if found is not None:
+            fallback, current = found
+            updated = with_status(current, job.subject, status_text(record), keep_buttons=not record.get("muted_until"))
+            if updated is not None:
+                self.messages.update(job.channel, job.message_ts, fallback, updated)
+        self.messages.reply(job.channel, job.message_ts, reply)
+        return {"job": job.job_id, "result": EXECUTED, "outcome": outcome}
 
     # -- a vote that is not yet enough ---------------------------------------------------------------
     def _progress(self, job: Job, action: Action, now: datetime) -> dict[str, Any]:

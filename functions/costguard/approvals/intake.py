@@ -18,6 +18,7 @@ from costguard.approvals.actions import REGISTRY, FindingRef
 from costguard.approvals.model import Click, Job, JobKind, parse_form
 from costguard.approvals.settings import InteractionSettings
 from costguard.approvals.signature import MAX_AGE_SECONDS, Rejected, verify
+from costguard.approvals.spend import SPEND_ACTIONS, is_spend_alert
 from costguard.approvals.store import FINAL, ApprovalStore
 
 REPLAY_TTL_SECONDS = 2 * MAX_AGE_SECONDS  # past this the timestamp check refuses it anyway
@@ -99,6 +100,8 @@ class Intake:
         if not self.store.remember_request(key, int(now.timestamp()) + REPLAY_TTL_SECONDS):
             raise Rejected(401, "replayed")
 
+        if is_spend_alert(click.subject):
+            return self._spend_alert(click, key, now)
         action = REGISTRY.get(click.action)
         if action is None:
             raise Rejected(400, "unknown action")
@@ -168,6 +171,54 @@ class Intake:
             finding.id, {**row, "decision": decision, "approvals": f"{len(approvers)} of {needed}", "queued": True}
         )
         return Answer(200, "", "queued" if kind == "execute" else "vote")
+
+    def _spend_alert(self, click: Click, key: str, now: datetime) -> Answer:
+        """Acknowledge or Mute on a spend alert: looked up by its opaque id, authorised like any action
+        (always one approver: neither touches a resource), then queued for the worker, which has the Slack
+        client to update the alert and reply in its thread."""
+        spend = SPEND_ACTIONS.get(click.action)
+        if spend is None:
+            raise Rejected(400, "unknown action")
+        alert = self.store.spend_alert(click.subject)
+        if alert is None:
+            raise Rejected(400, "unknown alert")
+        if click.channel != alert.get("channel") or click.message_ts != alert.get("ts"):
+            raise Rejected(400, "not the costguard message of this alert")
+        at = now.isoformat()
+        row: dict[str, Any] = {
+            "at": at,
+            "subject": click.subject,
+            "action": spend.id,
+            "by": click.user,
+            "request": key,
+            "series": alert.get("series"),
+            "day": alert.get("day"),
+        }
+        if not self.settings.policy.allows(spend.id, click.user, self.members):
+            self.store.audit(click.subject, {**row, "decision": "refused", "reason": "not an approver"})
+            self._tell(click, f"You are not an approver for *{spend.label}*; nothing was done. (Recorded.)")
+            return Answer(200, "", "refused")
+        if spend.id == "acknowledge" and alert.get("acknowledged_by"):
+            self._tell(click, f"<@{alert['acknowledged_by']}> already acknowledged this alert.")
+            return Answer(200, "", "ignored")
+        if spend.id == "mute" and str(alert.get("muted_until") or "") > at:
+            self._tell(click, f"This series is already muted until {str(alert['muted_until'])[:10]}.")
+            return Answer(200, "", "ignored")
+        self.queue.send(
+            Job(
+                job_id=key,
+                kind="execute",
+                account=self.account,
+                subject=click.subject,
+                action=spend.id,
+                approvers=(click.user,),
+                channel=click.channel,
+                message_ts=click.message_ts,
+                requested_at=at,
+            )
+        )
+        self.store.audit(click.subject, {**row, "decision": "approved", "queued": True})
+        return Answer(200, "", "queued")
 
     def _tell(self, click: Click, text: str) -> None:
         if click.response_url.startswith(self.settings.response_url_prefix):

@@ -14,7 +14,8 @@ from costguard.approvals.signature import Rejected
 
 ACTION_PREFIX = "costguard"
 FINDING_ID_RE = re.compile(r"^idl-[0-9a-f]{20}$")
-_ACTION_ID_RE = re.compile(r"^costguard:(?P<action>[a-z][a-z0-9-]{1,40}):(?P<subject>idl-[0-9a-f]{20})$")
+SPEND_ALERT_ID_RE = re.compile(r"^spd-[0-9a-f]{20}$")
+_ACTION_ID_RE = re.compile(r"^costguard:(?P<action>[a-z][a-z0-9-]{1,40}):(?P<subject>(?:idl|spd)-[0-9a-f]{20})$")
 _USER_RE = r"^[UW][A-Z0-9]{2,20}$"
 _CHANNEL_RE = r"^[CG][A-Z0-9]{2,20}$"
 _TS_RE = r"^\d{9,11}\.\d{6}$"
@@ -66,7 +67,7 @@ class Click(_Model):
     user: str
     team: str
     action: str
-    subject: str  # the opaque id: a finding id
+    subject: str  # the opaque id: a finding id (idl-…) or a spend alert id (spd-…)
     channel: str
     message_ts: str
     response_url: str

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from costguard.approvals.actions import REGISTRY
 from costguard.approvals.authz import ApproverPolicy, PolicyError
+from costguard.approvals.spend import SPEND_ACTIONS
 from costguard.settings import SettingsError, _require
 
 _TRUE = ("true", "1", "yes", "on")
@@ -16,6 +17,7 @@ DEFAULT_SIGNING_SECRET_PARAMETER = "/costguard/slack/signing-secret"
 DEFAULT_TOKEN_PARAMETER = "/costguard/slack/bot-token"
 SLACK_RESPONSE_URL_PREFIX = "https://hooks.slack.com/"
 MAX_BODY_BYTES = 256 * 1024  # Slack's payload repeats the whole message; a 50-block digest stays well under
+KNOWN_ACTIONS = frozenset({*REGISTRY, *SPEND_ACTIONS})  # what APPROVERS may name
 
 
 def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
@@ -55,7 +57,10 @@ class InteractionSettings:
         env = os.environ if env is None else env
         try:
             policy = ApproverPolicy.parse(
-                env.get("APPROVERS", ""), env.get("APPROVER_GROUPS", ""), env.get("TWO_PERSON_ACTIONS", ""), REGISTRY
+                env.get("APPROVERS", ""),
+                env.get("APPROVER_GROUPS", ""),
+                env.get("TWO_PERSON_ACTIONS", ""),
+                KNOWN_ACTIONS,
             )
         except PolicyError as error:
             raise SettingsError(f"costguard: {error}") from None
@@ -81,6 +86,7 @@ class WorkerSettings:
     token_parameter: str = DEFAULT_TOKEN_PARAMETER
     dry_run: bool = True  # the house rule: nothing changes unless the deployment says so
     snooze_days: int = 7
+    mute_days: int = 30  # a muted spend series posts no new alerts for this long
     waiter_delay: int = 15
     waiter_attempts: int = 16  # 4 minutes of a 5-minute function; a longer snapshot is resumed on the retry
     idempotency_hours: int = 24
@@ -95,6 +101,7 @@ class WorkerSettings:
             token_parameter=env.get("SLACK_TOKEN_PARAMETER") or DEFAULT_TOKEN_PARAMETER,
             dry_run=_flag(env, "DRY_RUN", True),
             snooze_days=_int(env, "SNOOZE_DAYS", 7, minimum=1),
+            mute_days=_int(env, "MUTE_DAYS", 30, minimum=1),
             waiter_delay=_int(env, "WAITER_DELAY_SECONDS", 15, minimum=1),
             waiter_attempts=_int(env, "WAITER_MAX_ATTEMPTS", 16, minimum=1),
             idempotency_hours=_int(env, "IDEMPOTENCY_HOURS", 24, minimum=1),
@@ -106,3 +113,22 @@ def buttons_enabled(env: Mapping[str, str] | None = None) -> bool:
     """The idle sweep adds approval buttons to its digest when the stack deploys approvals."""
     env = os.environ if env is None else env
     return _flag(env, "APPROVAL_BUTTONS", False)
+
+
+@dataclass(frozen=True)
+class GraceSettings:
+    """The idle sweep's opt-in grace period: findings idle for `days` days are remediated automatically
+    (announced a day before) through the approvals queue. 0: off."""
+
+    days: int = 0
+    queue_url: str = ""
+    two_person: frozenset[str] = frozenset()  # never automatic: an automatic approval is not a second person
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GraceSettings:
+        env = os.environ if env is None else env
+        days = _int(env, "AUTO_REMEDIATE_DAYS", 0)
+        if days == 0:
+            return cls()
+        two = frozenset(a.strip() for a in env.get("TWO_PERSON_ACTIONS", "").split(",") if a.strip())
+        return cls(days=days, queue_url=_require(env, "APPROVALS_QUEUE_URL"), two_person=two)

@@ -6,6 +6,9 @@ and an in-memory twin behind one small interface. Every exactly-once guarantee i
   pk = CLAIM#<subject>                      sk = <action>[#dry-run] the one execution: job_id, status, checkpoint
   pk = AUDIT#<subject>                      sk = <ISO time>#<job>  who, what, when, evidence, result
   pk = SNOOZE#<account>                     sk = <finding id>      until (expires then)
+  pk = GRACE#<account>                      sk = <finding id>      grace period: announced / enqueued (per episode)
+  pk = SPENDALERT#<alert id>                sk = -                 a posted spend alert (written by the spend watch)
+  pk = MUTE#<scope>                         sk = <series>          until, by (expires then; read by the spend watch)
   (reads) pk = IDLE#<account> sk = <finding id>; pk = IDLEDIGEST#<account>#<day> sk = <part>  (idle/store.py)
 """
 
@@ -36,6 +39,11 @@ class ApprovalStore(Protocol):
     def audit_rows(self, subject: str) -> list[dict[str, Any]]: ...
     def snooze(self, account: str, finding_id: str, until: str, expires_at: int) -> None: ...
     def snoozed(self, account: str, now: str) -> set[str]: ...
+    def spend_alert(self, alert: str) -> dict[str, Any] | None: ...
+    def update_spend_alert(self, alert: str, changes: Mapping[str, Any]) -> None: ...
+    def mute(self, scope: str, series: str, record: Mapping[str, Any], expires_at: int) -> None: ...
+    def grace_marks(self, account: str) -> dict[str, dict[str, Any]]: ...
+    def mark_grace(self, account: str, finding_id: str, record: Mapping[str, Any], expires_at: int) -> None: ...
 
 
 def _audit_sk(row: Mapping[str, Any]) -> str:
@@ -126,6 +134,31 @@ class MemoryApprovalStore:
 
     def snoozed(self, account: str, now: str) -> set[str]:
         return {s for s, v in self._range(f"SNOOZE#{account}") if v["data"]["until"] > now}
+
+    def put_spend_alert(self, alert: str, record: Mapping[str, Any]) -> None:
+        self.items[(f"SPENDALERT#{alert}", "-")] = {"data": dict(record)}
+
+    def spend_alert(self, alert: str) -> dict[str, Any] | None:
+        item = self.items.get((f"SPENDALERT#{alert}", "-"))
+        return dict(item["data"]) if item else None
+
+    def update_spend_alert(self, alert: str, changes: Mapping[str, Any]) -> None:
+        with self._lock:
+            item = self.items.get((f"SPENDALERT#{alert}", "-"))
+            if item is not None:
+                item["data"] = {**item["data"], **changes}
+
+    def mute(self, scope: str, series: str, record: Mapping[str, Any], expires_at: int) -> None:
+        self.items[(f"MUTE#{scope}", series)] = {"data": dict(record)}
+
+    def mutes(self, scope: str) -> dict[str, dict[str, Any]]:
+        return {s: dict(v["data"]) for s, v in self._range(f"MUTE#{scope}")}
+
+    def grace_marks(self, account: str) -> dict[str, dict[str, Any]]:
+        return {s: dict(v["data"]) for s, v in self._range(f"GRACE#{account}")}
+
+    def mark_grace(self, account: str, finding_id: str, record: Mapping[str, Any], expires_at: int) -> None:
+        self.items[(f"GRACE#{account}", finding_id)] = {"data": dict(record)}
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -291,3 +324,30 @@ class DynamoApprovalStore:
     def snoozed(self, account: str, now: str) -> set[str]:
         # TTL deletes lazily (up to days later): compare `until` as well.
         return {i["sk"]["S"] for i in self._query(f"SNOOZE#{account}") if json.loads(i["data"]["S"])["until"] > now}
+
+    def _put_record(self, pk: str, sk: str, record: Mapping[str, Any], expires_at: int | None = None) -> None:
+        item: dict[str, Any] = {**self._key(pk, sk), "data": {"S": json.dumps(record, sort_keys=True, default=str)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        self.client.put_item(TableName=self.table, Item=item)
+
+    def spend_alert(self, alert: str) -> dict[str, Any] | None:
+        item = self._get(f"SPENDALERT#{alert}", "-")
+        return dict(json.loads(item["data"]["S"])) if item else None
+
+    def update_spend_alert(self, alert: str, changes: Mapping[str, Any]) -> None:
+        item = self._get(f"SPENDALERT#{alert}", "-")
+        if item is None:
+            return
+        record = {**json.loads(item["data"]["S"]), **changes}
+        expires = int(item["expires_at"]["N"]) if "expires_at" in item else None
+        self._put_record(f"SPENDALERT#{alert}", "-", record, expires)
+
+    def mute(self, scope: str, series: str, record: Mapping[str, Any], expires_at: int) -> None:
+        self._put_record(f"MUTE#{scope}", series, record, expires_at)
+
+    def grace_marks(self, account: str) -> dict[str, dict[str, Any]]:
+        return {i["sk"]["S"]: dict(json.loads(i["data"]["S"])) for i in self._query(f"GRACE#{account}")}
+
+    def mark_grace(self, account: str, finding_id: str, record: Mapping[str, Any], expires_at: int) -> None:
+        self._put_record(f"GRACE#{account}", finding_id, record, expires_at)

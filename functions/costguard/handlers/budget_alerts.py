@@ -8,17 +8,17 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from costguard.budgets.model import BudgetAlertsEvent, CostNotice, notices
 from costguard.budgets.settings import BudgetAlertsSettings
+from costguard.handlers.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 IDEMPOTENCY_PK = "IDEMPOTENCY#budget-alerts"
 
@@ -30,7 +30,7 @@ def _settings() -> BudgetAlertsSettings:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @event_parser(model=BudgetAlertsEvent)
 def handler(event: BudgetAlertsEvent, context: LambdaContext) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import (

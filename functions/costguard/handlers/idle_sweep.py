@@ -5,18 +5,18 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from costguard.approvals.settings import buttons_enabled
+from costguard.approvals.settings import GraceSettings, buttons_enabled
+from costguard.handlers.tracing import traced
 from costguard.idle.settings import IdleSweepSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @cache
@@ -24,9 +24,14 @@ def _settings() -> IdleSweepSettings:
     return IdleSweepSettings.from_env()
 
 
+@cache
+def _grace() -> GraceSettings:
+    return GraceSettings.from_env()
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @event_parser(model=EventBridgeModel)
 def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     from costguard.adapters.aws import aws_client
@@ -60,6 +65,7 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     for region, why in report.skipped.items():
         logger.warning("region skipped", extra={"region": region, "reason": why})
     buttons = None
+    grace = _grace()
     if buttons_enabled():  # approvals deployed: buttons per finding; snoozed findings stay out of the digest
         from costguard.approvals.buttons import finding_buttons
         from costguard.approvals.store import DynamoApprovalStore
@@ -77,6 +83,26 @@ def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
         report.posted = post_digest(
             messages, store=store, notifier=notifier, channel=settings.channel, account=account, now=event.time
         )
+        if buttons is not None and grace.days:  # the opt-in grace period: announce, then queue remediation
+            from costguard.approvals.adapters import SlackMessages, SqsQueue
+            from costguard.approvals.grace import digest_threads, run_grace
+
+            threads = digest_threads(messages, store.posted_messages(account, event.time.date().isoformat()))
+            graced = run_grace(
+                event.time,
+                days=grace.days,
+                findings=decision.findings,
+                first_seen=decision.first_seen,
+                threads=threads,
+                store=DynamoApprovalStore(client=aws_client("dynamodb"), table=settings.table),
+                queue=SqsQueue(client=aws_client("sqs"), url=grace.queue_url),
+                replier=SlackMessages(notifier.client),
+                account=account,
+                channel=settings.channel,
+                two_person=grace.two_person,
+            )
+            metrics.add_metric(name="GraceAnnounced", unit=MetricUnit.Count, value=graced.announced)
+            metrics.add_metric(name="GraceRemediationsQueued", unit=MetricUnit.Count, value=graced.queued)
     metrics.add_metric(name="IdleFindings", unit=MetricUnit.Count, value=report.findings)
     metrics.add_metric(name="IdleMonthlyUSD", unit=MetricUnit.NoUnit, value=round(report.monthly_idle, 2))
     metrics.add_metric(name="IdleRegionsSkipped", unit=MetricUnit.Count, value=len(report.skipped))

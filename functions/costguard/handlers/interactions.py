@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,10 +24,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from costguard.approvals.intake import Answer, Intake, Request
 from costguard.approvals.settings import InteractionSettings
+from costguard.handlers.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 app = LambdaFunctionUrlResolver()
 
 ROUTE = "/slack/actions"
@@ -100,6 +100,6 @@ def slack_actions() -> Response[str]:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

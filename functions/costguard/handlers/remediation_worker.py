@@ -11,17 +11,17 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from costguard.approvals.settings import WorkerSettings
+from costguard.handlers.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 IDEMPOTENCY_PK = "IDEMPOTENCY#remediation-worker"
@@ -34,7 +34,7 @@ def _settings() -> WorkerSettings:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,

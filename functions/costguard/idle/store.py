@@ -19,6 +19,7 @@ class IdleStore(Protocol):
     def findings(self, account: str) -> dict[str, dict[str, Any]]: ...
     def put_findings(self, account: str, records: Mapping[str, Mapping[str, Any]]) -> None: ...
     def posted_parts(self, account: str, day: str) -> set[int]: ...
+    def posted_messages(self, account: str, day: str) -> dict[int, str]: ...
     def mark_posted(self, account: str, day: str, part: int, ts: str, expires_at: int) -> None: ...
 
 
@@ -40,6 +41,9 @@ class MemoryIdleStore:
 
     def posted_parts(self, account: str, day: str) -> set[int]:
         return {int(s) for s, _ in self._range(f"IDLEDIGEST#{account}#{day}")}
+
+    def posted_messages(self, account: str, day: str) -> dict[int, str]:
+        return {int(s): str(json.loads(v)["ts"]) for s, v in self._range(f"IDLEDIGEST#{account}#{day}")}
 
     def mark_posted(self, account: str, day: str, part: int, ts: str, expires_at: int) -> None:
         self.items[(f"IDLEDIGEST#{account}#{day}", f"{part:03d}")] = json.dumps({"ts": ts})
@@ -81,6 +85,10 @@ class DynamoIdleStore:
 
     def posted_parts(self, account: str, day: str) -> set[int]:
         return {int(s) for s, _ in self._query(f"IDLEDIGEST#{account}#{day}")}
+
+    def posted_messages(self, account: str, day: str) -> dict[int, str]:
+        """part -> ts of the digest messages posted that day."""
+        return {int(s): str(json.loads(v)["ts"]) for s, v in self._query(f"IDLEDIGEST#{account}#{day}")}
 
     def mark_posted(self, account: str, day: str, part: int, ts: str, expires_at: int) -> None:
         self.client.put_item(

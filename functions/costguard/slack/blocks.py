@@ -75,7 +75,9 @@ def status_context(block_id: str, text: str) -> dict[str, Any]:
     return block.to_dict()
 
 
-def spend_alert(x: Explanation, actions: Sequence[InteractiveElement] = ()) -> Message:
+def spend_alert(
+    x: Explanation, actions: Sequence[InteractiveElement] = (), actions_block_id: str | None = None
+) -> Message:
     e = x.event
     pct = f" (+{x.pct:.0f}%)" if x.pct is not None else ""
     title = f"{e.series}: {usd(e.impact)}/day above normal{pct}"
@@ -108,7 +110,7 @@ def spend_alert(x: Explanation, actions: Sequence[InteractiveElement] = ()) -> M
         notes.append("figures for recent days are AWS estimates and may still change")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(notes))]))
     if actions:
-        blocks += [DividerBlock(), ActionsBlock(elements=list(actions))]
+        blocks += [DividerBlock(), ActionsBlock(block_id=actions_block_id, elements=list(actions))]
     text = f"costguard: {title}. {KIND_LABEL.get(e.kind, e.kind)} on {e.day.isoformat()}."
     return Message(text=text, blocks=_render(blocks))
 

@@ -3,13 +3,17 @@ for each series, explain new alerts, and deliver them through an outbox so a Sla
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from slack_sdk.models.blocks import InteractiveElement
 
 from costguard.adapters.cost_explorer import CostDay, CostExplorer
 from costguard.adapters.slack_notifier import Notifier
 from costguard.adapters.state_store import OutboxItem, SpendStore
+from costguard.approvals.spend import ALERT_RETENTION, alert_id
 from costguard.detect.core import DetectorParams, SeriesState, step
 from costguard.detect.model import Event
 from costguard.settings import SpendWatchSettings
@@ -17,6 +21,8 @@ from costguard.slack import blocks
 from costguard.spend.explain import explain
 
 DRILL_DOWN_DAYS = 14
+MUTED_ACTIONS = ("open", "grow")  # a muted series posts no new alert and no growth note
+AlertButtons = Callable[[str], Sequence[InteractiveElement]]  # alert id -> buttons (approvals deployed)
 
 
 class SlackDeliveryError(RuntimeError):
@@ -30,6 +36,7 @@ class RunReport:
     events: list[Event] = field(default_factory=list)
     ce_requests: int = 0
     posted: int = 0
+    muted: int = 0  # events not posted because someone muted their series
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +49,7 @@ class RunReport:
             ],
             "ce_requests": self.ce_requests,
             "posted": self.posted,
+            "muted": self.muted,
         }
 
 
@@ -82,8 +90,11 @@ def run_spend_watch(
     store: SpendStore,
     notifier: Notifier,
     params: DetectorParams | None = None,
+    buttons: AlertButtons | None = None,
 ) -> RunReport:
-    """Evaluate yesterday (relative to `now`, the schedule's time); catch up on any missed days."""
+    """Evaluate yesterday (relative to `now`, the schedule's time); catch up on any missed days. With
+    `buttons`, each new alert gets an opaque id and Acknowledge/Mute buttons; muted series post nothing new
+    (their state still advances: the detector never knows)."""
     params = params or detector_params(settings)
     target = now.date() - timedelta(days=1)
     scope = scope_of(settings)
@@ -115,8 +126,12 @@ def run_spend_watch(
     # Follow-ups only for episodes someone was told about: an episode that opened during a silent replay
     # (first run) or before costguard was deployed has no thread, and its growth or end is not news.
     alerted = set(store.threads(scope)) | {i.series for i in store.outbox(scope) if i.action == "open"}
+    muted = store.mutes(scope, now.isoformat())
     news: list[Event] = []
     for event in report.events:
+        if event.series in muted and event.action in MUTED_ACTIONS:
+            report.muted += 1
+            continue
         if event.action == "open":
             alerted.add(event.series)
         if event.action == "open" or event.series in alerted:
@@ -125,7 +140,7 @@ def run_spend_watch(
             alerted.discard(event.series)
     report.events = news
     for seq, event in enumerate(report.events):
-        outbox.append(_outbox_item(seq, event, history, ce, settings))
+        outbox.append(_outbox_item(seq, event, history, ce, settings, buttons=buttons))
     report.ce_requests = ce.requests
     # Outbox before state: if we crash in between, the next run recomputes the same keys (no loss, no dupes).
     store.put_outbox(scope, outbox)
@@ -135,11 +150,18 @@ def run_spend_watch(
 
 
 def _outbox_item(
-    seq: int, event: Event, history: dict[date, CostDay], ce: CostExplorer, settings: SpendWatchSettings
+    seq: int,
+    event: Event,
+    history: dict[date, CostDay],
+    ce: CostExplorer,
+    settings: SpendWatchSettings,
+    *,
+    buttons: AlertButtons | None = None,
 ) -> OutboxItem:
     daily = {d: c.costs.get(event.series, 0.0) for d, c in history.items()}
     estimated = history[event.day].estimated if event.day in history else False
     key = f"{event.day.isoformat()}#{seq:04d}#{event.series}#{event.action}"
+    alert = ""
     if event.action == "close":
         message = blocks.spend_closed(event.series, event.day.isoformat(), event.kind, event.actual, event.expected)
     else:
@@ -157,12 +179,17 @@ def _outbox_item(
             estimated=estimated,
             metric=settings.metric,
         )
-        message = blocks.spend_alert(x) if event.action == "open" else blocks.spend_growth(x)
+        if event.action == "open" and buttons is not None:
+            alert = alert_id(scope_of(settings), event.series, event.day)
+            message = blocks.spend_alert(x, actions=buttons(alert), actions_block_id=alert)
+        else:
+            message = blocks.spend_alert(x) if event.action == "open" else blocks.spend_growth(x)
     return OutboxItem(
         key=key,
         series=event.series,
         action=event.action,
         payload={"text": message.text, "blocks": message.blocks},
+        alert=alert,
     )
 
 
@@ -188,6 +215,11 @@ def flush_outbox(store: SpendStore, scope: str, notifier: Notifier, channel: str
         if item.action == "open":
             threads[item.series] = {"channel": channel, "ts": ts}
             store.put_thread(scope, item.series, threads[item.series])
+            if item.alert:  # the buttons' opaque id, looked up by the interactivity endpoint
+                day = item.key.split("#", 1)[0]
+                expires = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC) + ALERT_RETENTION
+                record = {"scope": scope, "series": item.series, "day": day, "channel": channel, "ts": ts}
+                store.put_alert(item.alert, record, int(expires.timestamp()))
         elif item.action == "close":
             threads.pop(item.series, None)
             store.put_thread(scope, item.series, None)
