@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -105,3 +105,53 @@ class CostguardFunction(Construct):
                     reason="X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
                 )
             )
+
+
+def parameter_arn(scope: Construct, name: str) -> str:
+    """ARN of an SSM parameter by name: `/a/b` and `a` become `parameter/a/b` and `parameter/a`."""
+    return Stack.of(scope).format_arn(
+        service="ssm",
+        resource="parameter",
+        resource_name=name.lstrip("/"),
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+def grant_secure_parameters(scope: Construct, construct_id: str, role: iam.IRole, names: list[str]) -> iam.Policy:
+    """Read these SSM SecureStrings (the Slack token, the signing secret): ssm:GetParameter on exactly them, and
+    kms:Decrypt of the aws/ssm key only through SSM and only for them. The key's id differs per account, so the
+    resource is any key in this account and region (acknowledged for cdk-nag with that reason)."""
+    stack = Stack.of(scope)
+    arns = [parameter_arn(scope, n) for n in dict.fromkeys(names)]
+    context: dict[str, object] = {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}
+    conditions: dict[str, object] = {"StringEquals": context}
+    if len(arns) == 1:
+        context["kms:EncryptionContext:PARAMETER_ARN"] = arns[0]
+    else:
+        conditions["ForAnyValue:StringEquals"] = {"kms:EncryptionContext:PARAMETER_ARN": arns}
+    policy = iam.Policy(
+        scope,
+        construct_id,
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=arns),
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[
+                    stack.format_arn(
+                        service="kms", resource="key", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+                    )
+                ],
+                conditions=conditions,
+            ),
+        ],
+    )
+    target = "the token parameter" if len(arns) == 1 else "the Slack parameters"
+    Validations.of(policy).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
+            reason="The aws/ssm key id is per account and unknown at synth (no lookups); kms:Decrypt "
+            f"is limited by kms:ViaService=ssm and kms:EncryptionContext:PARAMETER_ARN to {target}.",
+        )
+    )
+    return policy

@@ -26,8 +26,7 @@ from constructs import Construct
 from costguard.approvals.actions import ANY, RDS_SNAPSHOT, TAG_REMEDIATION, required_permissions
 from costguard.idle.model import TAG_FINDING
 
-from infra.constructs.spend_watch import parameter_arn
-from infra.functions import CostguardFunction
+from infra.functions import CostguardFunction, grant_secure_parameters
 from infra.settings import Settings
 
 INTERACTIONS_HANDLER = "costguard.handlers.interactions.handler"
@@ -177,35 +176,7 @@ class Approvals(Construct):
         self._remediation_policies(stack)
 
     def _parameters(self, construct_id: str, fn: CostguardFunction, names: list[str]) -> None:
-        stack = Stack.of(self)
-        arns = [parameter_arn(self, n) for n in dict.fromkeys(names)]
-        policy = iam.Policy(
-            self,
-            construct_id,
-            roles=[fn.role],
-            statements=[
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=arns),
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[
-                        stack.format_arn(
-                            service="kms", resource="key", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
-                        )
-                    ],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"},
-                        "ForAnyValue:StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": arns},
-                    },
-                ),
-            ],
-        )
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-                reason="The aws/ssm key id is per account and unknown at synth (no lookups); kms:Decrypt is "
-                "limited by kms:ViaService=ssm and kms:EncryptionContext:PARAMETER_ARN to the Slack parameters.",
-            )
-        )
+        policy = grant_secure_parameters(self, construct_id, fn.role, names)
         fn.function.node.add_dependency(policy)
 
     def _remediation_policies(self, stack: Stack) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -28,8 +28,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.spend_watch import parameter_arn
-from infra.functions import CostguardFunction
+from infra.functions import CostguardFunction, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.budget_alerts.handler"
@@ -268,38 +267,6 @@ class BudgetAlerts(Construct):
                 "list_awscostexplorerservice.html).",
             )
         )
-        token_arn = parameter_arn(self, settings.slack_token_parameter)
-        slack_token = iam.Policy(
-            self,
-            "SlackTokenRead",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[token_arn]),
-                # The SecureString is encrypted with the aws/ssm key, whose id differs per account:
-                # any key in this account and region, but only through SSM and only for this parameter.
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[
-                        stack.format_arn(
-                            service="kms", resource="key", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
-                        )
-                    ],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"ssm.{stack.region}.amazonaws.com",
-                            "kms:EncryptionContext:PARAMETER_ARN": token_arn,
-                        }
-                    },
-                ),
-            ],
-        )
-        Validations.of(slack_token).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-                reason="The aws/ssm key id is per account and unknown at synth (no lookups); kms:Decrypt "
-                "is limited by kms:ViaService=ssm and kms:EncryptionContext:PARAMETER_ARN to the token "
-                "parameter.",
-            )
-        )
+        slack_token = grant_secure_parameters(self, "SlackTokenRead", role, [settings.slack_token_parameter])
         for policy in (cost_explorer, slack_token):
             self.function.node.add_dependency(policy)

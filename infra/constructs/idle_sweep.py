@@ -20,8 +20,7 @@ from constructs import Construct
 from costguard.idle.model import FINDING_TAGS
 from costguard.idle.rules import TAG_PERMISSIONS, build_rules, required_permissions
 
-from infra.constructs.spend_watch import parameter_arn
-from infra.functions import CostguardFunction
+from infra.functions import CostguardFunction, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.idle_sweep.handler"
@@ -126,37 +125,7 @@ class IdleSweep(Construct):
                 )
             policies.append(tagging)
 
-        token_arn = parameter_arn(self, settings.slack_token_parameter)
-        slack_token = iam.Policy(
-            self,
-            "SlackTokenRead",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[token_arn]),
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[
-                        stack.format_arn(
-                            service="kms", resource="key", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
-                        )
-                    ],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"ssm.{stack.region}.amazonaws.com",
-                            "kms:EncryptionContext:PARAMETER_ARN": token_arn,
-                        }
-                    },
-                ),
-            ],
-        )
-        Validations.of(slack_token).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-                reason="The aws/ssm key id is per account and unknown at synth (no lookups); kms:Decrypt "
-                "is limited by kms:ViaService=ssm and kms:EncryptionContext:PARAMETER_ARN to the token "
-                "parameter.",
-            )
-        )
+        slack_token = grant_secure_parameters(self, "SlackTokenRead", role, [settings.slack_token_parameter])
         policies.append(slack_token)
         for policy in policies:
             self.function.node.add_dependency(policy)

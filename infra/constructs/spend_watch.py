@@ -8,7 +8,7 @@ CloudFormation cannot create SecureStrings, so the operator puts it (`aws ssm pu
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -16,20 +16,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import CostguardFunction
+from infra.functions import CostguardFunction, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.spend_watch.handler"
-
-
-def parameter_arn(scope: Construct, name: str) -> str:
-    """ARN of an SSM parameter by name: `/a/b` and `a` become `parameter/a/b` and `parameter/a`."""
-    return Stack.of(scope).format_arn(
-        service="ssm",
-        resource="parameter",
-        resource_name=name.lstrip("/"),
-        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-    )
 
 
 class SpendWatch(Construct):
@@ -42,7 +32,6 @@ class SpendWatch(Construct):
         table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
 
         self.handler = CostguardFunction(
             self,
@@ -84,42 +73,7 @@ class SpendWatch(Construct):
             )
         )
 
-        token_arn = parameter_arn(self, settings.slack_token_parameter)
-        slack_token = iam.Policy(
-            self,
-            "SlackTokenRead",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[token_arn]),
-                # The SecureString is encrypted with the aws/ssm key, whose id differs per account:
-                # any key in this account and region, but only through SSM and only for this parameter.
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[
-                        stack.format_arn(
-                            service="kms",
-                            resource="key",
-                            resource_name="*",
-                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                        )
-                    ],
-                    conditions={
-                        "StringEquals": {
-                            "kms:ViaService": f"ssm.{stack.region}.amazonaws.com",
-                            "kms:EncryptionContext:PARAMETER_ARN": token_arn,
-                        }
-                    },
-                ),
-            ],
-        )
-        Validations.of(slack_token).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
-                reason="The aws/ssm key id is per account and unknown at synth (no lookups); kms:Decrypt "
-                "is limited by kms:ViaService=ssm and kms:EncryptionContext:PARAMETER_ARN to the token "
-                "parameter.",
-            )
-        )
+        slack_token = grant_secure_parameters(self, "SlackTokenRead", role, [settings.slack_token_parameter])
         for policy in (cost_explorer, slack_token):
             self.function.node.add_dependency(policy)
 
