@@ -11,6 +11,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from costguard_local.seed import CostRow
+
 DEMO_TABLE = "costguard-demo-state"
 DEMO_CHANNEL = "C0COSTGUARD"
 DEMO_TOKEN = "xoxb-costguard-demo"
@@ -18,6 +20,10 @@ FIRST_RUN = date(2018, 10, 3)
 LAST_RUN = date(2019, 1, 1)
 HISTORY_DAYS = 120
 IDLE_REGIONS = ("us-east-1", "us-west-2")
+RECENT_SPIKE_SERVICE = "Amazon Elastic Compute Cloud - Compute"
+RECENT_SPIKE_ACCOUNT = "836060457634"
+RECENT_SPIKE_USAGE = "USE1-BoxUsage:p3.2xlarge"
+RECENT_SPIKE = {date(2018, 12, 30): 3 * 3.06 * 24, date(2018, 12, 31): 3 * 3.06 * 24}
 DEMO_SIGNING_SECRET = "costguard-demo-signing-secret"
 DEMO_USERS = {"U0ALICE": "alice (approver)", "U0CAROL": "carol (approver)", "U0BOB": "bob (not an approver)"}
 
@@ -152,6 +158,24 @@ def _clear_handler_caches() -> None:
         cached.cache_clear()
 
 
+def recent_spike_rows() -> list[CostRow]:
+    """On top of the real billing, a recent spike at the end of the story: three p3.2xlarge instances
+    ($3.06/h each) left running over the last two days of December."""
+    return [CostRow(day, RECENT_SPIKE_ACCOUNT, RECENT_SPIKE_SERVICE, cost) for day, cost in RECENT_SPIKE.items()]
+
+
+def _with_spike_usage(response: dict[str, Any], series: str) -> dict[str, Any]:
+    """The drill-down answer names the spike's own usage type on its days."""
+    if series != RECENT_SPIKE_SERVICE:
+        return response
+    for result in response["ResultsByTime"]:
+        cost = RECENT_SPIKE.get(date.fromisoformat(result["TimePeriod"]["Start"]))
+        if cost:
+            amount = {"UnblendedCost": {"Amount": f"{cost:.10f}", "Unit": "USD"}}
+            result["Groups"].append({"Keys": [RECENT_SPIKE_USAGE], "Metrics": amount})
+    return response
+
+
 def _spend_watch_days(endpoint: str) -> list[dict[str, Any]]:
     """Daily spend-watch runs over the workshop billing, each seeded with exactly the Cost Explorer answers
     it will ask for."""
@@ -162,7 +186,8 @@ def _spend_watch_days(endpoint: str) -> list[dict[str, Any]]:
     from costguard_local.lambda_runtime import FakeLambdaContext, scheduled_event
     from costguard_local.seed import ce_response, load_workshop, seed_ce, usage_split
 
-    rows = load_workshop()
+    base = load_workshop()
+    rows = base + recent_spike_rows()
     # Which series open an episode on which day decides which drill-down requests the runs will make;
     # the offline replay is the same detector the Lambda steps daily, so it knows.
     opens = {
@@ -179,7 +204,10 @@ def _spend_watch_days(endpoint: str) -> list[dict[str, Any]]:
         start = fetched_until or target - timedelta(days=HISTORY_DAYS - 1)
         responses = [ce_response(rows, start, run_day)]
         responses += [
-            usage_split(rows, series, day - timedelta(days=14), day + timedelta(days=1), _usage_shares(series))
+            _with_spike_usage(
+                usage_split(base, series, day - timedelta(days=14), day + timedelta(days=1), _usage_shares(series)),
+                series,
+            )
             for day, series in sorted(opens)
             if day == target
         ]

@@ -25,6 +25,9 @@ def test_page_renders_the_conversation_from_block_kit(world: DemoWorld, browser:
     headers = page.locator(".header-block").all_inner_texts()
     assert any("AWS Glue" in h and "above normal" in h for h in headers)
     assert any("Budget costguard-monthly" in h for h in headers)
+    # The recent spike injected on top of the real billing, explained by its usage type.
+    assert any("Amazon Elastic Compute Cloud - Compute" in h and "above normal" in h for h in headers)
+    assert page.locator("code", has_text="USE1-BoxUsage:p3.2xlarge").count() == 1
     assert any("Idle resources" in h for h in headers)
     # Fields, threads and context links come from the blocks, not from the fallback text.
     assert page.locator(".fields").count() >= 2
