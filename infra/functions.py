@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import cast
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -155,3 +157,63 @@ def grant_secure_parameters(scope: Construct, construct_id: str, role: iam.IRole
         )
     )
     return policy
+
+
+def grant_cost_explorer_read(scope: Construct, role: iam.IRole) -> iam.Policy:
+    """ce:GetCostAndUsage in a policy of its own: Cost Explorer has no resource-level permissions, so the
+    acknowledgement of its `*` resource covers this statement and nothing added to the role later."""
+    policy = iam.Policy(
+        scope,
+        "CostExplorerRead",
+        roles=[role],
+        statements=[iam.PolicyStatement(actions=["ce:GetCostAndUsage"], resources=["*"])],
+    )
+    Validations.of(policy).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason="ce:GetCostAndUsage supports no resource ARNs or conditions; '*' is the only resource "
+            "(https://docs.aws.amazon.com/service-authorization/latest/reference/"
+            "list_awscostexplorerservice.html).",
+        )
+    )
+    return policy
+
+
+def daily_schedule(
+    scope: Construct,
+    function: lambda_.IFunction,
+    *,
+    expression: str,
+    description: str,
+    retry_attempts: int,
+) -> tuple[events.Rule, sqs.Queue]:
+    """An EventBridge schedule invoking `function`, with retries and a dead-letter queue for deliveries that
+    still fail (throttling, a missing permission)."""
+    dead_letter_queue = sqs.Queue(
+        scope,
+        "ScheduleDeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    Validations.of(dead_letter_queue).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-SQS3",
+            reason="This queue is itself the dead-letter queue of the schedule's EventBridge target.",
+        )
+    )
+    rule = events.Rule(
+        scope,
+        "Schedule",
+        description=description,
+        schedule=events.Schedule.expression(expression),
+        targets=[
+            targets.LambdaFunction(
+                function,
+                retry_attempts=retry_attempts,
+                max_event_age=Duration.hours(6),
+                dead_letter_queue=dead_letter_queue,
+            )
+        ],
+    )
+    return rule, dead_letter_queue

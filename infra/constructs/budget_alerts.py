@@ -28,7 +28,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import CostguardFunction, grant_secure_parameters
+from infra.functions import CostguardFunction, grant_cost_explorer_read, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.budget_alerts.handler"
@@ -253,20 +253,7 @@ class BudgetAlerts(Construct):
         # The cost history (shared with the spend watch) and the idempotency records.
         table.grant_read_write_data(role)
 
-        cost_explorer = iam.Policy(
-            self,
-            "CostExplorerRead",
-            roles=[role],
-            statements=[iam.PolicyStatement(actions=["ce:GetCostAndUsage"], resources=["*"])],
-        )
-        Validations.of(cost_explorer).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="ce:GetCostAndUsage supports no resource ARNs or conditions; '*' is the only resource "
-                "(https://docs.aws.amazon.com/service-authorization/latest/reference/"
-                "list_awscostexplorerservice.html).",
-            )
-        )
+        cost_explorer = grant_cost_explorer_read(self, role)
         slack_token = grant_secure_parameters(self, "SlackTokenRead", role, [settings.slack_token_parameter])
         for policy in (cost_explorer, slack_token):
             self.function.node.add_dependency(policy)

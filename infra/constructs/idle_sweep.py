@@ -12,15 +12,12 @@ import json
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from costguard.idle.model import FINDING_TAGS
 from costguard.idle.rules import TAG_PERMISSIONS, build_rules, required_permissions
 
-from infra.functions import CostguardFunction, grant_secure_parameters
+from infra.functions import CostguardFunction, daily_schedule, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.idle_sweep.handler"
@@ -130,30 +127,10 @@ class IdleSweep(Construct):
         for policy in policies:
             self.function.node.add_dependency(policy)
 
-        self.dead_letter_queue = sqs.Queue(
+        self.rule, self.dead_letter_queue = daily_schedule(
             self,
-            "ScheduleDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the schedule's EventBridge target.",
-            )
-        )
-        self.rule = events.Rule(
-            self,
-            "Schedule",
+            self.function,
+            expression=settings.idle_sweep_schedule,
             description="costguard daily idle sweep",
-            schedule=events.Schedule.expression(settings.idle_sweep_schedule),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    retry_attempts=2,
-                    max_event_age=Duration.hours(6),
-                    dead_letter_queue=self.dead_letter_queue,
-                )
-            ],
+            retry_attempts=2,
         )

@@ -8,15 +8,10 @@ CloudFormation cannot create SecureStrings, so the operator puts it (`aws ssm pu
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import CostguardFunction, grant_secure_parameters
+from infra.functions import CostguardFunction, daily_schedule, grant_cost_explorer_read, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.spend_watch.handler"
@@ -56,55 +51,18 @@ class SpendWatch(Construct):
 
         table.grant_read_write_data(role)
 
-        # Cost Explorer has no resource-level permissions: its own policy, so the acknowledgement of
-        # the `*` resource below covers this statement and nothing that is added to the role later.
-        cost_explorer = iam.Policy(
-            self,
-            "CostExplorerRead",
-            roles=[role],
-            statements=[iam.PolicyStatement(actions=["ce:GetCostAndUsage"], resources=["*"])],
-        )
-        Validations.of(cost_explorer).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="ce:GetCostAndUsage supports no resource ARNs or conditions; '*' is the only resource "
-                "(https://docs.aws.amazon.com/service-authorization/latest/reference/"
-                "list_awscostexplorerservice.html).",
-            )
-        )
+        cost_explorer = grant_cost_explorer_read(self, role)
 
         slack_token = grant_secure_parameters(self, "SlackTokenRead", role, [settings.slack_token_parameter])
         for policy in (cost_explorer, slack_token):
             self.function.node.add_dependency(policy)
 
-        # The schedule's delivery failures (throttling, missing permission) land here after retries.
-        self.dead_letter_queue = sqs.Queue(
+        self.rule, self.dead_letter_queue = daily_schedule(
             self,
-            "ScheduleDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the schedule's EventBridge target.",
-            )
-        )
-
-        self.rule = events.Rule(
-            self,
-            "Schedule",
+            self.function,
+            expression=settings.spend_watch_schedule,
             description="costguard daily spend watch",
-            schedule=events.Schedule.expression(settings.spend_watch_schedule),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    retry_attempts=4,
-                    max_event_age=Duration.hours(6),
-                    dead_letter_queue=self.dead_letter_queue,
-                )
-            ],
+            retry_attempts=4,
         )
 
 
