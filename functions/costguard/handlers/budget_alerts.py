@@ -33,14 +33,11 @@ def _settings() -> BudgetAlertsSettings:
 @traced
 @event_parser(model=BudgetAlertsEvent)
 def handler(event: BudgetAlertsEvent, context: LambdaContext) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     from costguard.adapters.aws import aws_client
     from costguard.adapters.cost_explorer import CostExplorer
+    from costguard.adapters.idempotency import state_table_idempotency
     from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.adapters.slack_notifier import SlackNotifier
     from costguard.adapters.state_store import DynamoSpendStore
@@ -60,20 +57,14 @@ def handler(event: BudgetAlertsEvent, context: LambdaContext) -> dict[str, Any]:
     notifier = SlackNotifier(
         make_slack_client(secure_parameter(settings.spend.token_parameter), base_url=settings.spend.slack_api_url)
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        expiry_attr="expires_at",
-        static_pk_value=IDEMPOTENCY_PK,
-        boto3_client=dynamodb,
+    persistence, config = state_table_idempotency(
+        table=settings.table,
+        client=dynamodb,
+        partition=IDEMPOTENCY_PK,
+        key="delivery_id",
+        hours=settings.idempotency_hours,
+        context=context,
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="delivery_id",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=settings.idempotency_hours * 3600,
-    )
-    config.register_lambda_context(context)  # an invocation that timed out frees its record for the retry
 
     posted: list[dict[str, Any]] = []  # this invocation's posts; a redelivery replays the stored result instead
 

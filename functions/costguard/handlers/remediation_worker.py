@@ -36,13 +36,10 @@ def _settings() -> WorkerSettings:
 @logger.inject_lambda_context(clear_state=True)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     from costguard.adapters.aws import aws_client
+    from costguard.adapters.idempotency import state_table_idempotency
     from costguard.adapters.slack_client import make_slack_client, secure_parameter
     from costguard.approvals.adapters import SlackMessages
     from costguard.approvals.execute import Worker
@@ -60,20 +57,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             make_slack_client(secure_parameter(settings.token_parameter), base_url=settings.slack_api_url)
         ),
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        expiry_attr="expires_at",
-        static_pk_value=IDEMPOTENCY_PK,
-        boto3_client=dynamodb,
+    persistence, config = state_table_idempotency(
+        table=settings.table,
+        client=dynamodb,
+        partition=IDEMPOTENCY_PK,
+        key="job_id",
+        hours=settings.idempotency_hours,
+        context=context,
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="job_id",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=settings.idempotency_hours * 3600,
-    )
-    config.register_lambda_context(context)
 
     def run(job: dict[str, Any]) -> dict[str, Any]:
         parsed = Job.model_validate(job)
