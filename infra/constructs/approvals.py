@@ -26,7 +26,7 @@ from constructs import Construct
 from costguard.approvals.actions import ANY, RDS_SNAPSHOT, TAG_REMEDIATION, required_permissions
 from costguard.idle.model import TAG_FINDING
 
-from infra.functions import CostguardFunction, grant_secure_parameters
+from infra.functions import CostguardFunction, dead_letter_queue_for, grant_secure_parameters
 from infra.settings import Settings
 
 INTERACTIONS_HANDLER = "costguard.handlers.interactions.handler"
@@ -70,19 +70,10 @@ class Approvals(Construct):
         stack = Stack.of(self)
 
         # -- the queue, its dead-letter queue and the alarm on it ----------------------------------------
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue_for(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the approvals queue (remediation jobs the "
-                "worker failed five times).",
-            )
+            "of the approvals queue (remediation jobs the worker failed five times).",
         )
         self.queue = sqs.Queue(
             self,

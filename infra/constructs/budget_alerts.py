@@ -25,10 +25,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import CostguardFunction, grant_cost_explorer_read, grant_secure_parameters
+from infra.functions import CostguardFunction, dead_letter_queue_for, grant_cost_explorer_read, grant_secure_parameters
 from infra.settings import Settings
 
 HANDLER = "costguard.handlers.budget_alerts.handler"
@@ -113,19 +112,10 @@ class BudgetAlerts(Construct):
                 self.budget.node.add_dependency(self.key)
 
         # --- the function ------------------------------------------------------------------------------------
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue_for(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue: of the budget-alerts function's asynchronous "
-                "invocations and of the anomaly rule's target.",
-            )
+            "of the budget-alerts function's asynchronous invocations and of the anomaly rule's target.",
         )
         self.handler = CostguardFunction(
             self,
